@@ -1,0 +1,76 @@
+"""Training of one ensemble member, and the (de)serialisation of members as ``.keras`` bytes.
+
+Functions here run in joblib workers (possibly on a Dask cluster): they take and return only
+picklable values (numpy arrays, dicts, bytes), and import Keras on their own.
+"""
+
+import os
+import tempfile
+
+import numpy as np
+
+
+def _masked_mse(y_true, y_pred):
+    # NaN labels carry no gradient: a star missing one label still trains the others. The
+    # per-star sum is divided by the number of labels, so with no NaN this is the plain MSE.
+    from keras import ops
+
+    present = ops.logical_not(ops.isnan(y_true))
+    diff = ops.where(present, y_pred - ops.where(present, y_true, 0.0), 0.0)
+    return ops.sum(ops.square(diff), axis=-1) / ops.cast(ops.shape(y_true)[-1], diff.dtype)
+
+
+def make_optimizer(name, learning_rate):
+    import keras
+
+    classes = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop}
+    return classes[name](learning_rate=learning_rate)
+
+
+def model_to_bytes(model):
+    """The model as the bytes of a ``.keras`` file (architecture and weights, no optimizer)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "member.keras")
+        model.save(path)
+        with open(path, "rb") as fh:
+            return fh.read()
+
+
+def model_from_bytes(data):
+    import keras
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "member.keras")
+        with open(path, "wb") as fh:
+            fh.write(data)
+        return keras.saving.load_model(path, compile=False)
+
+
+def fit_member(
+    X_train, y_train, X_val, y_val, *, seed, builder, builder_kwargs, optimizer, learning_rate, batch_size,
+    max_epochs, patience, verbose,
+):
+    """Train one network; return ``(keras_bytes, best_val_loss, history)``.
+
+    Early stopping on the validation loss with the best weights restored. ``seed`` fixes the
+    initial weights, the dropout masks and the batch order.
+    """
+    import keras
+
+    keras.utils.set_random_seed(int(seed))
+    model = builder(X_train.shape[1], y_train.shape[1], **builder_kwargs)
+    model.compile(optimizer=make_optimizer(optimizer, learning_rate), loss=_masked_mse)
+    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
+    fitted = model.fit(
+        X_train, y_train, validation_data=(X_val, y_val), epochs=max_epochs, batch_size=batch_size,
+        callbacks=[stop], verbose=2 if verbose > 1 else 0, shuffle=True,
+    )
+    history = {key: np.asarray(values, dtype=np.float64) for key, values in fitted.history.items()}
+    best = float(np.nanmin(history["val_loss"])) if np.isfinite(history["val_loss"]).any() else np.inf
+    # Store an uncompiled copy: the optimizer state is not needed to predict and triples the size.
+    try:
+        bare = keras.models.clone_model(model)
+        bare.set_weights(model.get_weights())
+    except Exception:  # a user's subclassed model may not clone; keep it whole
+        bare = model
+    return model_to_bytes(bare), best, history
