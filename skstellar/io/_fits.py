@@ -1,0 +1,187 @@
+"""Reader of generic 1-D FITS spectra with a linear (or log-linear) wavelength axis."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+from astropy.table import Table
+
+from ..spectra import SpectralSet
+from ._fitsfile import (
+    as_paths,
+    file_stem,
+    get_hdu,
+    header_keyword,
+    open_fits,
+    spectrum_data,
+    wavelength_axis,
+)
+from ._stack import FileSpectrum, index_by_id, stack_setup
+
+__all__ = ["read_fits_spectra"]
+
+_ERROR_TYPES = ("sigma", "relative", "variance", "ivar")
+
+
+def read_fits_spectra(
+    paths,
+    setup,
+    *,
+    hdu=0,
+    error_hdu=None,
+    error_type="sigma",
+    ids=None,
+    id_keyword=None,
+    meta_keywords=None,
+):
+    """Read 1-D FITS spectra of one setup, one star per file, into a SpectralSet.
+
+    The wavelength comes from the flux HDU's header: ``CRVAL1``, ``CD1_1`` (or ``CDELT1``)
+    and ``CRPIX1``, in the unit ``CUNIT1`` (Angstrom when absent). Log-linear axes are
+    decoded too: IRAF ``DC-FLAG = 1`` (``log10`` wavelength) and ``CTYPE1 = 'WAVE-LOG'``.
+
+    Parameters
+    ----------
+    paths : str, path-like or iterable of them
+        One file per star.
+    setup : str
+        Name of the setup in the returned set, e.g. ``"HR21"`` or ``"CCD3"``.
+    hdu : int or str, default=0
+        The HDU holding the flux (number or ``EXTNAME``).
+    error_hdu : int, str or None, default=None
+        The HDU holding the flux uncertainty; None reads no error.
+    error_type : {"sigma", "relative", "variance", "ivar"}, default="sigma"
+        What ``error_hdu`` holds: the 1-sigma error, the error relative to the flux
+        (GALAH's ``relative_error``: error = relative error × \\|flux\\|), the variance or the
+        inverse variance. An inverse variance of 0 gives an error of ``inf``, a negative
+        variance or inverse variance ``NaN``, so bad pixels stay visible.
+    ids : sequence of str, optional
+        The star id of each file, in the order of ``paths``.
+    id_keyword : str, optional
+        Header keyword holding the star id (looked up in the flux HDU, then the primary
+        HDU). With neither ``ids`` nor ``id_keyword`` the id is the file name without its
+        FITS suffix.
+    meta_keywords : dict of str to str, optional
+        ``{meta column: header keyword}``, e.g. ``{"snr": "SNR", "rv": "RVCOM"}``: header
+        values copied into :attr:`SpectralSet.meta` (looked up like ``id_keyword``).
+
+    Returns
+    -------
+    SpectralSet
+        One setup; a shared wavelength grid when all files have the same one, per-star
+        grids ``(n, p)`` otherwise. Flux and error are native float32. ``meta`` has ``id``,
+        the ``meta_keywords`` columns and ``file``.
+
+    Raises
+    ------
+    FileNotFoundError
+        A path does not exist.
+    ValueError
+        Naming the file: not a FITS file, an HDU or header keyword missing, a wavelength
+        axis that is not linear, finite and increasing, flux and error of different lengths,
+        two files of the same star id, or files with different pixel counts.
+
+    See Also
+    --------
+    read_ges_giraffe : Read Gaia-ESO GIRAFFE files, matching several setups by star id.
+
+    Examples
+    --------
+    Two small spectra written with astropy, read back with their ``OBJECT`` as id:
+
+    >>> import shutil, tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> from astropy.io import fits
+    >>> from skstellar.io import read_fits_spectra
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> for name in ("star_a", "star_b"):
+    ...     hdu = fits.PrimaryHDU(np.ones(100, dtype=">f4"))
+    ...     hdu.header.update(CRVAL1=6000.0, CDELT1=0.05, CRPIX1=1.0, OBJECT=name, SNR=80.0)
+    ...     hdu.writeto(folder / f"{name}.fits")
+    >>> s = read_fits_spectra(sorted(folder.glob("*.fits")), "red",
+    ...                       id_keyword="OBJECT", meta_keywords={"snr": "SNR"})
+    >>> s.shape, s.ids.tolist(), s.wavelength("red")[:3].tolist()
+    ((2, 100), ['star_a', 'star_b'], [6000.0, 6000.05, 6000.1])
+    >>> shutil.rmtree(folder)
+    """
+    if error_type not in _ERROR_TYPES:
+        raise ValueError(f"error_type must be one of {_ERROR_TYPES}; got {error_type!r}.")
+    if ids is not None and id_keyword is not None:
+        raise ValueError("Give ids or id_keyword, not both.")
+    if meta_keywords is not None and not isinstance(meta_keywords, Mapping):
+        raise TypeError(
+            "meta_keywords must be a dict {meta column: header keyword}; "
+            f"got {type(meta_keywords).__name__}."
+        )
+    meta_keywords = dict(meta_keywords or {})
+    for reserved in ("id", "file"):
+        if reserved in meta_keywords:
+            raise ValueError(
+                f"meta_keywords may not fill the column {reserved!r}; use id_keyword or ids "
+                "for the star id."
+            )
+    setup = str(setup)
+    files = as_paths(paths, "read_fits_spectra")
+    if ids is not None:
+        ids = [str(i) for i in ids]
+        if len(ids) != len(files):
+            raise ValueError(f"ids has {len(ids)} entries but {len(files)} files were given.")
+    spectra = [
+        _read_file(
+            path,
+            setup,
+            hdu,
+            error_hdu,
+            error_type,
+            None if ids is None else ids[k],
+            id_keyword,
+            meta_keywords,
+        )
+        for k, path in enumerate(files)
+    ]
+    index_by_id(spectra)  # a star id twice is an error naming both files
+    meta = Table({"id": np.array([sp.id for sp in spectra], dtype=str)})
+    for column in meta_keywords:
+        meta[column] = [sp.meta[column] for sp in spectra]
+    meta["file"] = np.array([str(sp.path) for sp in spectra], dtype=str)
+    return SpectralSet.from_arrays({setup: stack_setup(setup, spectra)}, meta=meta)
+
+
+def _read_file(path: Path, setup, hdu, error_hdu, error_type, star_id, id_keyword, keywords):
+    with open_fits(path) as hdul:
+        primary = hdul[0].header
+        flux_hdu = get_hdu(hdul, hdu, path)
+        flux = spectrum_data(flux_hdu, path)
+        wave = wavelength_axis(flux_hdu.header, flux.size, path, flux_hdu.name)
+        error = None
+        if error_hdu is not None:
+            err_hdu = get_hdu(hdul, error_hdu, path)
+            error = spectrum_data(err_hdu, path)
+            if error.size != flux.size:
+                raise ValueError(
+                    f"{path}: error HDU {err_hdu.name!r} has {error.size} pixels but flux HDU "
+                    f"{flux_hdu.name!r} has {flux.size}."
+                )
+            error = _to_sigma(error, flux, error_type)
+
+        def keyword(key):
+            return header_keyword(flux_hdu.header, key, path, flux_hdu.name, fallback=primary)
+
+        if star_id is None:
+            star_id = file_stem(path) if id_keyword is None else str(keyword(id_keyword)).strip()
+        meta = {column: keyword(key) for column, key in keywords.items()}
+    return FileSpectrum(path, star_id, setup, wave, flux, error, meta)
+
+
+def _to_sigma(values, flux, error_type):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if error_type == "relative":
+            return values * np.abs(flux)
+        if error_type == "variance":
+            return np.where(values >= 0, np.sqrt(values), np.float32(np.nan))
+        if error_type == "ivar":
+            return 1.0 / np.sqrt(values)  # 0 -> inf, negative -> NaN
+    return values

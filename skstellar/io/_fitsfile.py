@@ -1,0 +1,181 @@
+"""Opening spectrum FITS files and decoding their 1-D wavelength axis; errors name the file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+# CTYPE1 values of a linear wavelength axis: FITS (WAVE = vacuum, AWAV = air), IRAF
+# ("LINEAR") and the ad-hoc spellings seen in survey files. An empty CTYPE1 is taken
+# as linear too, as IRAF does.
+_LINEAR_CTYPES = {"", "LINEAR", "WAVE", "AWAV", "WAVELENGTH", "LAMBDA"}
+_LOG_CTYPES = {"WAVE-LOG", "AWAV-LOG"}
+
+# Unit spellings astropy's FITS parser refuses but survey files use (IRAF writes "angstroms").
+_ANGSTROM_PER_UNIT = {
+    "": 1.0,
+    "angstrom": 1.0,
+    "angstroms": 1.0,
+    "a": 1.0,
+    "aa": 1.0,
+    "nm": 10.0,
+    "nanometer": 10.0,
+    "nanometers": 10.0,
+    "um": 1e4,
+    "micron": 1e4,
+    "microns": 1e4,
+    "m": 1e10,
+}
+
+_FITS_SUFFIXES = (".fits.gz", ".fit.gz", ".fts.gz", ".fits", ".fit", ".fts")
+
+
+def as_paths(paths, reader) -> list[Path]:
+    """Turn one path or an iterable of paths into a non-empty list of Paths."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    try:
+        out = [Path(p) for p in paths]
+    except TypeError:
+        raise TypeError(
+            f"{reader}: paths must be a file path or an iterable of file paths; "
+            f"got {type(paths).__name__}."
+        ) from None
+    if not out:
+        raise ValueError(f"{reader}: no files given (the list of paths is empty).")
+    return out
+
+
+def file_stem(path: Path) -> str:
+    """The file name without its FITS suffix, e.g. '2101150001010011'."""
+    name = path.name
+    for suffix in _FITS_SUFFIXES:
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem
+
+
+def open_fits(path: Path) -> fits.HDUList:
+    """Open a FITS file, turning every failure into an error that names the file."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file.")
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: is a directory, not a FITS file.")
+    hdul = None
+    try:
+        hdul = fits.open(path, memmap=False)
+        # astropy reads headers lazily: read them all now so a corrupt file fails here.
+        len(hdul)
+    except (OSError, ValueError, TypeError, IndexError) as exc:
+        if hdul is not None:
+            hdul.close()
+        raise ValueError(f"{path}: not a readable FITS file ({exc}).") from exc
+    return hdul
+
+
+def get_hdu(hdul: fits.HDUList, hdu, path: Path):
+    """The HDU named or numbered ``hdu``; the error lists the file's HDUs."""
+    try:
+        return hdul[hdu]
+    except (KeyError, IndexError):
+        names = ", ".join(f"{i}: {h.name!r}" for i, h in enumerate(hdul))
+        raise ValueError(f"{path}: has no HDU {hdu!r}; its HDUs are {names}.") from None
+
+
+def spectrum_data(h, path: Path) -> np.ndarray:
+    """The 1-D data of an image HDU as native float32."""
+    data = h.data
+    if data is None:
+        raise ValueError(f"{path}: HDU {h.name!r} holds no data.")
+    data = np.asarray(data)
+    if data.ndim != 1:
+        data = np.squeeze(data)
+    if data.ndim != 1 or not np.issubdtype(data.dtype, np.number):
+        raise ValueError(
+            f"{path}: HDU {h.name!r} is not a 1-D spectrum (data shape {np.shape(h.data)}, "
+            f"dtype {h.data.dtype})."
+        )
+    # FITS is big-endian; astype makes native float32 (a copy, so the file can close).
+    return data.astype(np.float32)
+
+
+def header_keyword(header, keyword, path: Path, hdu_name: str, *, fallback=None):
+    """A header value; missing keywords raise an error naming the keyword and the HDU."""
+    if keyword in header:
+        return header[keyword]
+    if fallback is not None and keyword in fallback:
+        return fallback[keyword]
+    raise ValueError(f"{path}: header of HDU {hdu_name!r} has no keyword {keyword!r}.")
+
+
+def wavelength_axis(header, n_pixels: int, path: Path, hdu_name: str) -> np.ndarray:
+    """Wavelength in Angstrom of each pixel from a 1-D linear or log-linear FITS WCS.
+
+    Linear: ``CRVAL1 + CD1_1 * (i - CRPIX1)`` for pixel ``i = 1 … n`` (``CDELT1`` when
+    ``CD1_1`` is absent; ``CRPIX1`` defaults to 0, the FITS standard's value).
+    Log-linear: IRAF ``DC-FLAG = 1`` (``10 ** (CRVAL1 + CD1_1 * (i - CRPIX1))``) or FITS
+    ``CTYPE1 = 'WAVE-LOG'`` (``CRVAL1 * exp(CD1_1 * (i - CRPIX1) / CRVAL1)``).
+    """
+    where = f"{path}: HDU {hdu_name!r}"
+    ctype = str(header.get("CTYPE1", "")).strip().upper()
+    if ctype not in _LINEAR_CTYPES | _LOG_CTYPES:
+        raise ValueError(
+            f"{where}: CTYPE1 = {ctype!r} is not a wavelength axis skstellar can decode; "
+            f"expected one of {sorted(_LINEAR_CTYPES - {''})} (linear) or "
+            f"{sorted(_LOG_CTYPES)} (logarithmic)."
+        )
+    if str(header.get("WAT0_001", "")).replace(" ", "").lower() == "system=multispec":
+        raise ValueError(
+            f"{where}: IRAF multispec wavelength solutions are not supported; "
+            "export the spectrum with a linear wavelength axis."
+        )
+    crval = header_keyword(header, "CRVAL1", path, hdu_name)
+    if "CD1_1" in header:
+        step = header["CD1_1"]
+    elif "CDELT1" in header:
+        step = header["CDELT1"]
+    else:
+        raise ValueError(
+            f"{where}: header has neither CD1_1 nor CDELT1, so the wavelength step is unknown."
+        )
+    crpix = header.get("CRPIX1", 0.0)
+    for key, value in (("CRVAL1", crval), ("CD1_1/CDELT1", step), ("CRPIX1", crpix)):
+        if isinstance(value, (bool, str)) or not np.isfinite(value):
+            raise ValueError(f"{where}: {key} = {value!r} is not a finite number.")
+    if step <= 0:
+        raise ValueError(
+            f"{where}: wavelength step {step!r} is not positive, so wavelength would not "
+            "increase along the pixels."
+        )
+    offset = np.arange(1, n_pixels + 1, dtype=np.float64) - crpix
+    dc_flag = header.get("DC-FLAG", 0)
+    if dc_flag == 1:
+        wave = 10.0 ** (crval + step * offset)
+    elif ctype in _LOG_CTYPES:
+        wave = crval * np.exp(step * offset / crval)
+    elif dc_flag in (0, -1):
+        wave = crval + step * offset
+    else:
+        raise ValueError(f"{where}: DC-FLAG = {dc_flag!r} is not 0 (linear) or 1 (log-linear).")
+    wave *= _angstrom_per_unit(header, where)
+    if not np.all(np.isfinite(wave)):
+        raise ValueError(f"{where}: the wavelength axis is not finite (NaN or inf).")
+    if not wave[0] > 0:
+        raise ValueError(
+            f"{where}: the wavelength axis starts at {wave[0]!r}, not a positive wavelength."
+        )
+    return wave
+
+
+def _angstrom_per_unit(header, where) -> float:
+    cunit = str(header.get("CUNIT1", "")).strip()
+    factor = _ANGSTROM_PER_UNIT.get(cunit.lower())
+    if factor is None:
+        raise ValueError(
+            f"{where}: CUNIT1 = {cunit!r} is not a wavelength unit skstellar knows; "
+            f"expected one of {sorted(k for k in _ANGSTROM_PER_UNIT if k)} (or none, for Angstrom)."
+        )
+    return factor

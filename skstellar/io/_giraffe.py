@@ -1,0 +1,198 @@
+"""Reader of Gaia-ESO Survey GIRAFFE spectrum files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from astropy.table import Table
+
+from ..spectra import SpectralSet
+from ._fitsfile import (
+    as_paths,
+    get_hdu,
+    header_keyword,
+    open_fits,
+    spectrum_data,
+    wavelength_axis,
+)
+from ._stack import FileSpectrum, index_by_id, match_setups, stack_setup
+
+__all__ = ["read_ges_giraffe"]
+
+# spectrum kind -> (flux HDU, inverse-variance HDU) of the GES file format
+_EXTENSIONS = {
+    "normalised": ("normalised_spectrum", "normalised_ivar"),
+    "final": ("final_spectrum", "final_ivar"),
+}
+SETUP_KEYWORD = "ESO INS FILT NAME"
+_VELCLASS = "velclass"
+# meta column -> velclass column
+_VELCLASS_COLUMNS = {"id": "Cname", "rv": "VEL", "e_rv": "EVEL", "snr": "S_N"}
+
+
+def read_ges_giraffe(paths, *, spectrum="normalised", on_missing="raise"):
+    """Read Gaia-ESO Survey GIRAFFE spectrum files into one :class:`~skstellar.spectra.SpectralSet`.
+
+    Each file holds one star in one setup (the GES single-setup product: primary HDU
+    ``final_spectrum``, then ``final_ivar``, ``normalised_spectrum``, ``normalised_ivar``
+    and the ``velclass`` table). Files of several setups (e.g. HR10 and HR21) for the same
+    stars are matched by the star's id (``Cname``) into one set holding every setup.
+
+    Parameters
+    ----------
+    paths : str, path-like or iterable of them
+        The files; any order, any mix of setups.
+    spectrum : {"normalised", "final"}, default="normalised"
+        ``"normalised"``: the continuum-normalised spectrum (``normalised_spectrum`` and
+        ``normalised_ivar``); ``"final"``: the stacked spectrum before normalisation
+        (``final_spectrum``, the primary HDU, and ``final_ivar``).
+    on_missing : {"raise", "drop"}, default="raise"
+        What to do with a star that lacks a file for one of the setups read: raise a
+        ``ValueError`` listing such stars and their missing setups, or leave them out of
+        the set and list them in ``meta.meta["dropped"]`` as ``{id: [missing setups]}``.
+
+    Returns
+    -------
+    SpectralSet
+        One row per star, in the order of their first file. Setups are named from the
+        header keyword ``HIERARCH ESO INS FILT NAME`` and ordered by wavelength. Flux is
+        native float32; error is ``1 / sqrt(ivar)``. A setup whose files share one
+        wavelength grid gets a shared ``(p,)`` grid, otherwise ``(n, p)``. ``meta`` holds,
+        from the ``velclass`` table: ``id`` (``Cname``), ``rv`` and ``e_rv`` (km/s,
+        ``VEL`` and ``EVEL``), ``snr`` (``S_N``), and per setup ``rv_<setup>``,
+        ``e_rv_<setup>``, ``snr_<setup>`` and ``file_<setup>``.
+
+    Raises
+    ------
+    FileNotFoundError
+        A path does not exist.
+    ValueError
+        Naming the file: not a FITS file, an HDU or header keyword or ``velclass`` column
+        missing, a wavelength axis that is not finite or not increasing, flux and inverse
+        variance of different lengths, the same star twice in one setup, files of one setup
+        with different pixel counts, or (``on_missing="raise"``) a star lacking a setup.
+
+    See Also
+    --------
+    read_fits_spectra : Read generic 1-D FITS spectra (one setup).
+
+    Notes
+    -----
+    **Error of bad pixels.** A pixel with inverse variance 0 gets error ``inf`` (infinite
+    variance, zero weight) and one with a negative or NaN inverse variance gets ``NaN``:
+    bad pixels stay visible (``~np.isfinite(error)``) rather than looking perfect, as an
+    error of 0 would.
+
+    **Frame and medium.** The GES spectra are on a barycentric, air-wavelength grid
+    (``CTYPE1 = 'AWAV'``), not shifted to the star's rest frame: in the HR21 file of star
+    19235180+0048006 the Ca II triplet lies 15.8-16.8 km/s redward of its rest wavelength,
+    matching ``VEL`` = 15.64 km/s. Shift with ``meta["rv"]``
+    (`skstellar.preprocessing.RadialVelocityCorrector`).
+
+    **Combined RV and S/N.** With several setups, ``rv`` is the mean of the setups' ``VEL``
+    weighted by ``1 / EVEL**2`` (the plain mean when an ``EVEL`` is missing or not
+    positive) and ``e_rv`` its uncertainty; ``snr`` is the lowest S/N of the star's setups,
+    so that a S/N cut asks every setup to pass it. With one setup they are the file's
+    values.
+
+    Examples
+    --------
+    Read every GES file of a folder, HR10 and HR21 alike (the files are not shipped with
+    skstellar, hence the skip):
+
+    >>> from glob import glob
+    >>> from skstellar.io import read_ges_giraffe
+    >>> s = read_ges_giraffe(sorted(glob("ges/*.fits")), on_missing="drop")  # doctest: +SKIP
+    >>> s.setups, s.meta.meta["dropped"]  # doctest: +SKIP
+    (('HR10', 'HR21'), {'12345678+1234567': ['HR21']})
+    """
+    if spectrum not in _EXTENSIONS:
+        raise ValueError(f"spectrum must be one of {sorted(_EXTENSIONS)}; got {spectrum!r}.")
+    if on_missing not in ("raise", "drop"):
+        raise ValueError(f'on_missing must be "raise" or "drop"; got {on_missing!r}.')
+    files = as_paths(paths, "read_ges_giraffe")
+    by_setup = index_by_id([_read_file(path, spectrum) for path in files])
+    kept, missing = match_setups(by_setup, on_missing)
+
+    order = sorted(by_setup, key=lambda s: min(sp.wavelength[0] for sp in by_setup[s].values()))
+    arrays = {s: stack_setup(s, [by_setup[s][i] for i in kept]) for s in order}
+    meta = _meta_table(kept, by_setup, order)
+    meta.meta["spectrum"] = spectrum
+    meta.meta["dropped"] = missing
+    return SpectralSet.from_arrays(arrays, meta=meta)
+
+
+def _read_file(path: Path, spectrum: str) -> FileSpectrum:
+    flux_ext, ivar_ext = _EXTENSIONS[spectrum]
+    with open_fits(path) as hdul:
+        primary = hdul[0].header
+        flux_hdu = get_hdu(hdul, flux_ext, path)
+        ivar_hdu = get_hdu(hdul, ivar_ext, path)
+        setup = str(
+            header_keyword(flux_hdu.header, SETUP_KEYWORD, path, flux_hdu.name, fallback=primary)
+        ).strip()
+        if not setup:
+            raise ValueError(f"{path}: header keyword {SETUP_KEYWORD!r} is empty.")
+        flux = spectrum_data(flux_hdu, path)
+        ivar = spectrum_data(ivar_hdu, path)
+        if ivar.size != flux.size:
+            raise ValueError(
+                f"{path}: {ivar_ext!r} has {ivar.size} pixels but {flux_ext!r} has {flux.size}."
+            )
+        wave = wavelength_axis(flux_hdu.header, flux.size, path, flux_hdu.name)
+        meta = _velclass_row(get_hdu(hdul, _VELCLASS, path), path)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # ivar 0 -> inf, ivar < 0 or NaN -> NaN: see the Notes of read_ges_giraffe
+        error = 1.0 / np.sqrt(ivar)
+    return FileSpectrum(path, meta.pop("id"), setup, wave, flux, error, meta)
+
+
+def _velclass_row(hdu, path: Path) -> dict:
+    # hdu.data rather than Table.read: the latter parses (and warns about) every unit
+    data = hdu.data
+    if data is None or not hasattr(data, "columns") or len(data) != 1:
+        n = "no" if data is None else len(data)
+        raise ValueError(f"{path}: the {_VELCLASS!r} table must have one row; it has {n}.")
+    names = list(data.columns.names)
+    row = {}
+    for key, column in _VELCLASS_COLUMNS.items():
+        if column not in names:
+            raise ValueError(
+                f"{path}: the {_VELCLASS!r} table has no column {column!r} (columns: {names})."
+            )
+        value = data[column][0]
+        row[key] = str(value).strip() if key == "id" else float(value)
+    if not row["id"]:
+        raise ValueError(f"{path}: the star id ('Cname' in {_VELCLASS!r}) is empty.")
+    return row
+
+
+def _meta_table(ids, by_setup, order) -> Table:
+    stars = {s: [by_setup[s][i] for i in ids] for s in order}
+    rv = np.array([[sp.meta["rv"] for sp in stars[s]] for s in order])
+    e_rv = np.array([[sp.meta["e_rv"] for sp in stars[s]] for s in order])
+    snr = np.array([[sp.meta["snr"] for sp in stars[s]] for s in order])
+    meta = Table({"id": np.array(ids, dtype=str)})
+    meta["rv"], meta["e_rv"] = _combine_rv(rv, e_rv)
+    meta["snr"] = snr.min(axis=0)
+    for k, s in enumerate(order):
+        meta[f"rv_{s}"] = rv[k]
+        meta[f"e_rv_{s}"] = e_rv[k]
+        meta[f"snr_{s}"] = snr[k]
+        meta[f"file_{s}"] = np.array([str(sp.path) for sp in stars[s]], dtype=str)
+    return meta
+
+
+def _combine_rv(rv, e_rv):
+    """Inverse-variance weighted mean over setups (axis 0), plain mean where EVEL is unusable."""
+    if rv.shape[0] == 1:
+        return rv[0], e_rv[0]
+    usable = np.all(np.isfinite(e_rv) & (e_rv > 0), axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        w = 1.0 / e_rv**2
+        weighted = np.sum(w * rv, axis=0) / np.sum(w, axis=0)
+        e_weighted = 1.0 / np.sqrt(np.sum(w, axis=0))
+    plain = rv.mean(axis=0)
+    e_plain = np.full(rv.shape[1], np.nan)
+    return np.where(usable, weighted, plain), np.where(usable, e_weighted, e_plain)

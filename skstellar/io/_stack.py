@@ -1,0 +1,95 @@
+"""Assembling spectra read file by file into the per-setup arrays of a SpectralSet."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+_MAX_LISTED = 20  # longer lists in error messages are cut, with a count of the rest
+
+
+@dataclass
+class FileSpectrum:
+    """One star's spectrum in one setup, as read from one file."""
+
+    path: Path
+    id: str
+    setup: str
+    wavelength: np.ndarray
+    flux: np.ndarray
+    error: np.ndarray | None = None
+    meta: dict = field(default_factory=dict)
+
+
+def index_by_id(spectra: list[FileSpectrum]) -> dict[str, dict[str, FileSpectrum]]:
+    """``{setup: {id: spectrum}}`` in input order; a star read twice in a setup is an error."""
+    by_setup: dict[str, dict[str, FileSpectrum]] = {}
+    for spec in spectra:
+        seen = by_setup.setdefault(spec.setup, {})
+        if spec.id in seen:
+            raise ValueError(
+                f"Star {spec.id!r} appears twice in setup {spec.setup!r}: in {seen[spec.id].path} "
+                f"and in {spec.path}. Give each star one file per setup."
+            )
+        seen[spec.id] = spec
+    return by_setup
+
+
+def match_setups(by_setup, on_missing: str):
+    """Ids present in every setup (input order) and ``{id: [missing setups]}`` of the others.
+
+    With ``on_missing="raise"`` an incomplete star is an error listing ids and setups.
+    """
+    order = list(dict.fromkeys(i for stars in by_setup.values() for i in stars))
+    missing = {
+        i: [setup for setup, stars in by_setup.items() if i not in stars] for i in order
+    }
+    missing = {i: m for i, m in missing.items() if m}
+    if missing and on_missing == "raise":
+        raise ValueError(
+            f"{len(missing)} of {len(order)} stars lack a setup (setups read: "
+            f"{sorted(by_setup)}): {describe_missing(missing)}. "
+            'Add their files, or pass on_missing="drop" to leave these stars out.'
+        )
+    kept = [i for i in order if i not in missing]
+    if not kept:
+        raise ValueError(
+            f"No star has a spectrum in every setup {sorted(by_setup)}: "
+            f"{describe_missing(missing)}."
+        )
+    return kept, missing
+
+
+def describe_missing(missing: dict) -> str:
+    items = [f"{i!r} (no {', '.join(m)})" for i, m in missing.items()]
+    text = "; ".join(items[:_MAX_LISTED])
+    if len(items) > _MAX_LISTED:
+        text += f"; and {len(items) - _MAX_LISTED} more"
+    return text
+
+
+def stack_setup(setup: str, spectra: list[FileSpectrum]):
+    """``(wavelength, flux, error)`` of one setup: a shared grid when all files agree."""
+    counts: dict[int, Path] = {}
+    for spec in spectra:
+        counts.setdefault(spec.flux.size, spec.path)
+    if len(counts) > 1:
+        examples = ", ".join(f"{n} pixels in {p}" for n, p in sorted(counts.items()))
+        raise ValueError(
+            f"setup {setup!r}: the files have different numbers of pixels ({examples}). "
+            "A setup needs one pixel count for all stars: read such files as separate setups "
+            "or resample them to a common grid first."
+        )
+    first = spectra[0].wavelength
+    shared = all(np.array_equal(s.wavelength, first) for s in spectra[1:])
+    wave = first if shared else np.stack([s.wavelength for s in spectra])
+    flux = np.stack([s.flux for s in spectra])
+    errors = [s.error for s in spectra]
+    with_error = [e is not None for e in errors]
+    if any(with_error) and not all(with_error):
+        without = next(s.path for s in spectra if s.error is None)
+        raise ValueError(f"setup {setup!r}: {without} has no flux error but other files do.")
+    error = np.stack(errors) if all(with_error) else None
+    return (wave, flux) if error is None else (wave, flux, error)
