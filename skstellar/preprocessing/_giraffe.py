@@ -1,0 +1,60 @@
+"""The preprocessing chain of Ambrosch et al. (2023) for Gaia-ESO GIRAFFE HR10 + HR21."""
+
+from sklearn.pipeline import Pipeline
+
+from ._clean import SpectrumCleaner
+from ._rebin import Rebinner
+from ._rv import RadialVelocityCorrector
+from ._stitch import SetupStitcher
+
+__all__ = ["GIRAFFE_RANGES", "GIRAFFE_STEPS", "giraffe_preprocessor"]
+
+#: Output bin width (Angstrom) per setup.
+GIRAFFE_STEPS = {"HR10": 0.06, "HR21": 0.1}
+#: First and last output bin centre (Angstrom) per setup.
+GIRAFFE_RANGES = {"HR10": (5350.0, 5600.0), "HR21": (8480.0, 8930.0)}
+
+
+def giraffe_preprocessor(*, sigma=5.0, rv="rv", uncovered="raise"):
+    """The four preprocessing steps with the settings of Ambrosch et al. (2023).
+
+    Clean (5 sigma spikes, zero and NaN pixels) -> shift to the rest frame (metadata
+    column ``rv``) -> rebin HR10 to 0.06 A over 5350-5600 A and HR21 to 0.1 A over
+    8480-8930 A -> stitch HR10 then HR21 into 4167 + 4501 = 8668 columns (the thesis
+    quotes 8669; see :class:`SetupStitcher`).
+
+    Parameters
+    ----------
+    sigma : float, default=5.0
+        Spike threshold of the :class:`SpectrumCleaner`.
+    rv : str, float or array-like, default="rv"
+        Radial velocities for the :class:`RadialVelocityCorrector`.
+    uncovered : {"raise", "continuum"}, default="raise"
+        What the :class:`Rebinner` does with spectra not covering the grid.
+
+    Returns
+    -------
+    sklearn.pipeline.Pipeline
+        Steps ``"clean"``, ``"rv"``, ``"rebin"``, ``"stitch"``; fit it on a SpectralSet
+        with setups HR10 and HR21, then append an estimator or call ``transform``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skstellar.spectra import SpectralSet
+    >>> from skstellar.preprocessing import giraffe_preprocessor
+    >>> w10, w21 = np.arange(5339.0, 5619.0, 0.05), np.arange(8475.0, 8982.0, 0.05)
+    >>> s = SpectralSet.from_arrays({"HR10": (w10, np.ones((2, w10.size))),
+    ...                              "HR21": (w21, np.ones((2, w21.size)))},
+    ...                             meta={"rv": [12.0, -40.0]})
+    >>> giraffe_preprocessor().fit_transform(s).shape
+    (2, 8668)
+    """
+    return Pipeline(
+        [
+            ("clean", SpectrumCleaner(sigma=sigma)),
+            ("rv", RadialVelocityCorrector(rv=rv)),
+            ("rebin", Rebinner(step=dict(GIRAFFE_STEPS), ranges=dict(GIRAFFE_RANGES), uncovered=uncovered)),
+            ("stitch", SetupStitcher(setups=["HR10", "HR21"])),
+        ]
+    )

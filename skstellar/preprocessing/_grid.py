@@ -1,0 +1,140 @@
+"""Wavelength-grid arithmetic shared by the preprocessing steps.
+
+Pixel edges from pixel centres, locating values among per-star pixel edges without a
+Python loop over stars, feature names that carry the wavelength, and the row chunks
+that bound the temporaries of the vectorised steps.
+"""
+
+import numpy as np
+
+__all__ = ["SPEED_OF_LIGHT_KMS", "outer_edges", "pixel_edges", "locate", "wavelength_names", "row_chunks"]
+
+SPEED_OF_LIGHT_KMS = 299_792.458
+
+# Rows per chunk are chosen so that one float64 work array stays near this many
+# elements (16 MB): large enough to amortise numpy's call overhead, small enough
+# to stay in cache and to bound the temporaries of a 10^4-star batch.
+_CHUNK_ELEMENTS = 2_000_000
+
+
+def row_chunks(n_rows, n_cols):
+    """Slices over ``n_rows`` with about ``_CHUNK_ELEMENTS / n_cols`` rows each."""
+    size = max(1, _CHUNK_ELEMENTS // max(1, n_cols))
+    return [slice(start, min(start + size, n_rows)) for start in range(0, n_rows, size)]
+
+
+def pixel_edges(centres):
+    """Edges of the pixels whose centres are given (along the last axis).
+
+    Inner edges are the midpoints between neighbouring centres; the outer edges lie
+    half a pixel beyond the first and last centre (the convention of
+    ``specutils.SpectralAxis.bin_edges``). A single pixel gets a width of 1.
+
+    Parameters
+    ----------
+    centres : ndarray of shape (p,) or (n, p)
+
+    Returns
+    -------
+    ndarray of shape (p + 1,) or (n, p + 1), float64
+    """
+    c = np.asarray(centres, dtype=np.float64)
+    shape = c.shape[:-1] + (c.shape[-1] + 1,)
+    edges = np.empty(shape)
+    if c.shape[-1] == 1:
+        edges[..., 0] = c[..., 0] - 0.5
+        edges[..., 1] = c[..., 0] + 0.5
+        return edges
+    edges[..., 1:-1] = 0.5 * (c[..., 1:] + c[..., :-1])
+    edges[..., 0] = c[..., 0] - 0.5 * (c[..., 1] - c[..., 0])
+    edges[..., -1] = c[..., -1] + 0.5 * (c[..., -1] - c[..., -2])
+    return edges
+
+
+def outer_edges(centres):
+    """First and last pixel edge of each spectrum (see :func:`pixel_edges`), cheaply.
+
+    Returns
+    -------
+    first, last : float or ndarray of shape (n,)
+    """
+    c = np.asarray(centres, dtype=np.float64)
+    if c.shape[-1] == 1:
+        return c[..., 0] - 0.5, c[..., 0] + 0.5
+    return (
+        c[..., 0] - 0.5 * (c[..., 1] - c[..., 0]),
+        c[..., -1] + 0.5 * (c[..., -1] - c[..., -2]),
+    )
+
+
+def locate(edges, values):
+    """Index ``j`` of the pixel holding each value: ``edges[j] <= value < edges[j + 1]``.
+
+    Values outside the edges get the first or last pixel (callers mask them).
+
+    Parameters
+    ----------
+    edges : ndarray of shape (p + 1,) or (n, p + 1)
+        Increasing pixel edges, shared or one row per star.
+    values : ndarray of shape (m,) or (n, m)
+        Increasing values, shared or one row per star.
+
+    Returns
+    -------
+    ndarray of shape (m,) when both are 1-D, else (n, m), intp
+    """
+    p = edges.shape[-1] - 1
+    if edges.ndim == 1:
+        return np.clip(np.searchsorted(edges, values, side="right") - 1, 0, p - 1)
+    values = np.broadcast_to(values, (edges.shape[0], values.shape[-1]))
+    # Survey grids are (nearly) linear, so the linear guess is right or one pixel
+    # off; two vectorised correction passes settle those, and a vectorised
+    # bisection settles whatever a strongly non-linear grid leaves.
+    first, last = edges[:, :1], edges[:, -1:]
+    j = np.floor((values - first) * (p / (last - first))).astype(np.intp)
+    np.clip(j, 0, p - 1, out=j)
+    for _ in range(2):
+        low = np.take_along_axis(edges, j, axis=1)
+        high = np.take_along_axis(edges, j + 1, axis=1)
+        j -= (low > values) & (j > 0)
+        j += (high <= values) & (j < p - 1)
+    low = np.take_along_axis(edges, j, axis=1)
+    high = np.take_along_axis(edges, j + 1, axis=1)
+    wrong = ((low > values) & (j > 0)) | ((high <= values) & (j < p - 1))
+    if wrong.any():
+        rows, cols = np.nonzero(wrong)
+        j[rows, cols] = _bisect(edges, rows, values[rows, cols])
+    return j
+
+
+def _bisect(edges, rows, values):
+    """Vectorised binary search of ``values`` among the edges of ``rows``."""
+    p = edges.shape[1] - 1
+    lo = np.zeros(values.shape, dtype=np.intp)  # edges[rows, lo] <= value (or lo == 0)
+    hi = np.full(values.shape, p, dtype=np.intp)  # value < edges[rows, hi] (or hi == p)
+    while True:
+        active = hi - lo > 1
+        if not active.any():
+            return np.clip(lo, 0, p - 1)
+        mid = (lo + hi) // 2
+        below = edges[rows, mid] <= values
+        lo = np.where(active & below, mid, lo)
+        hi = np.where(active & ~below, mid, hi)
+
+
+def wavelength_names(setup, wavelength):
+    """Feature names ``"<setup>_<wavelength>"``, e.g. ``"HR10_5350.06"``.
+
+    The number of decimals is the fewest (0 to 4) that print every wavelength of the
+    grid exactly, raised further only if names would otherwise repeat.
+    """
+    w = np.asarray(wavelength, dtype=np.float64)
+    scale = max(1.0, float(np.max(np.abs(w)))) if w.size else 1.0
+    decimals = next(
+        (d for d in range(5) if np.all(np.abs(np.round(w, d) - w) <= 1e-9 * scale)), 4
+    )
+    while True:
+        names = np.array([f"{setup}_{x:.{decimals}f}" for x in w], dtype=object)
+        if len(set(names)) == len(names) or decimals >= 12:
+            return names
+        decimals += 1
