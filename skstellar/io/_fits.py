@@ -154,21 +154,21 @@ def _read_file(path: Path, setup, hdu, error_hdu, error_type, star_id, id_keywor
     with open_fits(path) as hdul:
         primary = hdul[0].header
         flux_hdu = get_hdu(hdul, hdu, path)
-        flux = spectrum_data(flux_hdu, path)
-        wave = wavelength_axis(flux_hdu.header, flux.size, path, flux_hdu.name)
+        flux = spectrum_data(flux_hdu, path, hdu)
+        wave = wavelength_axis(flux_hdu.header, flux.size, path, hdu)
         error = None
         if error_hdu is not None:
             err_hdu = get_hdu(hdul, error_hdu, path)
-            error = spectrum_data(err_hdu, path)
+            error = spectrum_data(err_hdu, path, error_hdu)
             if error.size != flux.size:
                 raise ValueError(
-                    f"{path}: error HDU {err_hdu.name!r} has {error.size} pixels but flux HDU "
-                    f"{flux_hdu.name!r} has {flux.size}."
+                    f"{path}: error HDU {error_hdu!r} has {error.size} pixels but flux HDU "
+                    f"{hdu!r} has {flux.size}."
                 )
             error = _to_sigma(error, flux, error_type)
 
         def keyword(key):
-            return header_keyword(flux_hdu.header, key, path, flux_hdu.name, fallback=primary)
+            return header_keyword(flux_hdu.header, key, path, hdu, fallback=primary)
 
         if star_id is None:
             star_id = file_stem(path) if id_keyword is None else str(keyword(id_keyword)).strip()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
+from astropy.utils.exceptions import AstropyWarning
 
 # CTYPE1 values of a linear wavelength axis: FITS (WAVE = vacuum, AWAV = air), IRAF
 # ("LINEAR") and the ad-hoc spellings seen in survey files. An empty CTYPE1 is taken
@@ -58,22 +60,22 @@ def file_stem(path: Path) -> str:
     return path.stem
 
 
-def open_fits(path: Path) -> fits.HDUList:
-    """Open a FITS file, turning every failure into an error that names the file."""
+@contextmanager
+def open_fits(path: Path):
+    """Open a FITS file (a context manager), turning every failure into an error naming it."""
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file.")
     if path.is_dir():
         raise IsADirectoryError(f"{path}: is a directory, not a FITS file.")
-    hdul = None
-    try:
-        hdul = fits.open(path, memmap=False)
-        # astropy reads headers lazily: read them all now so a corrupt file fails here.
-        len(hdul)
-    except (OSError, ValueError, TypeError, IndexError) as exc:
-        if hdul is not None:
-            hdul.close()
-        raise ValueError(f"{path}: not a readable FITS file ({exc}).") from exc
-    return hdul
+    # Our own file object, so that it is closed even when astropy fails half-way through.
+    with open(path, "rb") as fileobj:
+        try:
+            hdul = fits.open(fileobj, memmap=False, lazy_load_hdus=False)
+        except (OSError, ValueError, TypeError, IndexError, AstropyWarning) as exc:
+            # AstropyWarning arrives as an exception where warnings are turned into errors
+            raise ValueError(f"{path}: not a readable FITS file ({exc}).") from exc
+        with hdul:
+            yield hdul
 
 
 def get_hdu(hdul: fits.HDUList, hdu, path: Path):
@@ -85,33 +87,33 @@ def get_hdu(hdul: fits.HDUList, hdu, path: Path):
         raise ValueError(f"{path}: has no HDU {hdu!r}; its HDUs are {names}.") from None
 
 
-def spectrum_data(h, path: Path) -> np.ndarray:
-    """The 1-D data of an image HDU as native float32."""
+def spectrum_data(h, path: Path, hdu) -> np.ndarray:
+    """The 1-D data of image HDU ``h`` (asked for as ``hdu``) as native float32."""
     data = h.data
     if data is None:
-        raise ValueError(f"{path}: HDU {h.name!r} holds no data.")
+        raise ValueError(f"{path}: HDU {hdu!r} holds no data.")
     data = np.asarray(data)
     if data.ndim != 1:
         data = np.squeeze(data)
     if data.ndim != 1 or not np.issubdtype(data.dtype, np.number):
         raise ValueError(
-            f"{path}: HDU {h.name!r} is not a 1-D spectrum (data shape {np.shape(h.data)}, "
+            f"{path}: HDU {hdu!r} is not a 1-D spectrum (data shape {np.shape(h.data)}, "
             f"dtype {h.data.dtype})."
         )
     # FITS is big-endian; astype makes native float32 (a copy, so the file can close).
     return data.astype(np.float32)
 
 
-def header_keyword(header, keyword, path: Path, hdu_name: str, *, fallback=None):
+def header_keyword(header, keyword, path: Path, hdu, *, fallback=None):
     """A header value; missing keywords raise an error naming the keyword and the HDU."""
     if keyword in header:
         return header[keyword]
     if fallback is not None and keyword in fallback:
         return fallback[keyword]
-    raise ValueError(f"{path}: header of HDU {hdu_name!r} has no keyword {keyword!r}.")
+    raise ValueError(f"{path}: header of HDU {hdu!r} has no keyword {keyword!r}.")
 
 
-def wavelength_axis(header, n_pixels: int, path: Path, hdu_name: str) -> np.ndarray:
+def wavelength_axis(header, n_pixels: int, path: Path, hdu) -> np.ndarray:
     """Wavelength in Angstrom of each pixel from a 1-D linear or log-linear FITS WCS.
 
     Linear: ``CRVAL1 + CD1_1 * (i - CRPIX1)`` for pixel ``i = 1 … n`` (``CDELT1`` when
@@ -119,7 +121,7 @@ def wavelength_axis(header, n_pixels: int, path: Path, hdu_name: str) -> np.ndar
     Log-linear: IRAF ``DC-FLAG = 1`` (``10 ** (CRVAL1 + CD1_1 * (i - CRPIX1))``) or FITS
     ``CTYPE1 = 'WAVE-LOG'`` (``CRVAL1 * exp(CD1_1 * (i - CRPIX1) / CRVAL1)``).
     """
-    where = f"{path}: HDU {hdu_name!r}"
+    where = f"{path}: HDU {hdu!r}"
     ctype = str(header.get("CTYPE1", "")).strip().upper()
     if ctype not in _LINEAR_CTYPES | _LOG_CTYPES:
         raise ValueError(
@@ -132,7 +134,7 @@ def wavelength_axis(header, n_pixels: int, path: Path, hdu_name: str) -> np.ndar
             f"{where}: IRAF multispec wavelength solutions are not supported; "
             "export the spectrum with a linear wavelength axis."
         )
-    crval = header_keyword(header, "CRVAL1", path, hdu_name)
+    crval = header_keyword(header, "CRVAL1", path, hdu)
     if "CD1_1" in header:
         step = header["CD1_1"]
     elif "CDELT1" in header:
@@ -152,15 +154,17 @@ def wavelength_axis(header, n_pixels: int, path: Path, hdu_name: str) -> np.ndar
         )
     offset = np.arange(1, n_pixels + 1, dtype=np.float64) - crpix
     dc_flag = header.get("DC-FLAG", 0)
-    if dc_flag == 1:
-        wave = 10.0 ** (crval + step * offset)
-    elif ctype in _LOG_CTYPES:
-        wave = crval * np.exp(step * offset / crval)
-    elif dc_flag in (0, -1):
-        wave = crval + step * offset
-    else:
+    if dc_flag not in (-1, 0, 1):
         raise ValueError(f"{where}: DC-FLAG = {dc_flag!r} is not 0 (linear) or 1 (log-linear).")
-    wave *= _angstrom_per_unit(header, where)
+    with np.errstate(over="ignore", invalid="ignore"):
+        # an absurd header overflows to inf, reported below with the file's name
+        if dc_flag == 1:
+            wave = 10.0 ** (crval + step * offset)
+        elif ctype in _LOG_CTYPES:
+            wave = crval * np.exp(step * offset / crval)
+        else:
+            wave = crval + step * offset
+        wave *= _angstrom_per_unit(header, where)
     if not np.all(np.isfinite(wave)):
         raise ValueError(f"{where}: the wavelength axis is not finite (NaN or inf).")
     if not wave[0] > 0:

@@ -130,17 +130,17 @@ def _read_file(path: Path, spectrum: str) -> FileSpectrum:
         flux_hdu = get_hdu(hdul, flux_ext, path)
         ivar_hdu = get_hdu(hdul, ivar_ext, path)
         setup = str(
-            header_keyword(flux_hdu.header, SETUP_KEYWORD, path, flux_hdu.name, fallback=primary)
+            header_keyword(flux_hdu.header, SETUP_KEYWORD, path, flux_ext, fallback=primary)
         ).strip()
         if not setup:
             raise ValueError(f"{path}: header keyword {SETUP_KEYWORD!r} is empty.")
-        flux = spectrum_data(flux_hdu, path)
-        ivar = spectrum_data(ivar_hdu, path)
+        flux = spectrum_data(flux_hdu, path, flux_ext)
+        ivar = spectrum_data(ivar_hdu, path, ivar_ext)
         if ivar.size != flux.size:
             raise ValueError(
                 f"{path}: {ivar_ext!r} has {ivar.size} pixels but {flux_ext!r} has {flux.size}."
             )
-        wave = wavelength_axis(flux_hdu.header, flux.size, path, flux_hdu.name)
+        wave = wavelength_axis(flux_hdu.header, flux.size, path, flux_ext)
         meta = _velclass_row(get_hdu(hdul, _VELCLASS, path), path)
     with np.errstate(divide="ignore", invalid="ignore"):
         # ivar 0 -> inf, ivar < 0 or NaN -> NaN: see the Notes of read_ges_giraffe
