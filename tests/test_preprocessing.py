@@ -1,0 +1,490 @@
+"""Tests of skstellar.preprocessing: cleaner, RV corrector, rebinner, stitcher, GIRAFFE chain."""
+
+import copy
+
+import astropy.units as u
+import numpy as np
+import pytest
+from astropy.table import MaskedColumn
+from sklearn.linear_model import Ridge
+from sklearn.model_selection import KFold, cross_val_score
+from sklearn.pipeline import Pipeline, make_pipeline
+
+from skstellar.preprocessing import (
+    GIRAFFE_RANGES,
+    GIRAFFE_STEPS,
+    RadialVelocityCorrector,
+    Rebinner,
+    SetupStitcher,
+    SpectrumCleaner,
+    giraffe_preprocessor,
+)
+from skstellar.preprocessing._grid import locate, pixel_edges
+from skstellar.spectra import SpectralSet
+
+C_KMS = 299_792.458
+NATIVE = {"HR10": (5339.0, 5619.0), "HR21": (8475.0, 8982.0)}
+
+
+# -- helpers: synthetic spectra (Gaussian absorption lines on a unit continuum) ---------
+def absorption(wave, centres, depth, sigma=0.12):
+    """Unit continuum minus Gaussian lines; ``depth`` is a scalar or one per star (n,)."""
+    wave = np.asarray(wave, dtype=np.float64)
+    depth = np.atleast_1d(np.asarray(depth, dtype=np.float64))[:, None]
+    profile = np.zeros(np.broadcast_shapes(wave.shape, (1, wave.shape[-1])))
+    for c in centres:
+        profile = profile + np.exp(-0.5 * ((wave - c) / sigma) ** 2)
+    return 1.0 - depth * profile
+
+
+def native_grid(setup, step=0.05):
+    lo, hi = NATIVE[setup]
+    return lo + step * np.arange(int(round((hi - lo) / step)) + 1)
+
+
+def make_giraffe(n=6, rng=None, rv=None, noise=0.005, depth=0.4, error=False):
+    """Stars observed on the native HR10/HR21 grids, lines Doppler shifted by ``rv``."""
+    rng = rng if rng is not None else np.random.default_rng(0)
+    rv = rng.normal(0, 40, n) if rv is None else np.broadcast_to(np.asarray(rv, float), (n,))
+    depth = np.broadcast_to(np.asarray(depth, float), (n,))
+    lines = {"HR10": [5380.0, 5455.3, 5528.4], "HR21": [8498.0, 8542.1, 8662.1]}
+    setups = {}
+    for setup, centres in lines.items():
+        w = native_grid(setup)
+        rest = w[None, :] / (1 + rv[:, None] / C_KMS)  # rest wavelength seen at each pixel
+        flux = absorption(rest, centres, depth) + rng.normal(0, noise, (n, w.size))
+        setups[setup] = (w, flux, np.full(flux.shape, noise)) if error else (w, flux)
+    meta = {"id": [f"star{i}" for i in range(n)], "rv": rv.copy()}
+    return SpectralSet.from_arrays(setups, meta=meta)
+
+
+def snapshot(s):
+    """Deep copy of everything a SpectralSet holds, to check later that it is unchanged."""
+    return {
+        "setups": {k: copy.deepcopy(s.setup_data(k)) for k in s.setups},
+        "meta": s.meta.copy(copy_data=True),
+    }
+
+
+def assert_unchanged(s, snap):
+    assert s.setups == tuple(snap["setups"])
+    for k, d in snap["setups"].items():
+        now = s.setup_data(k)
+        np.testing.assert_array_equal(now.wavelength, d.wavelength)
+        np.testing.assert_array_equal(now.flux, d.flux)
+        if d.error is not None:
+            np.testing.assert_array_equal(now.error, d.error)
+    assert s.meta.colnames == snap["meta"].colnames
+    for c in s.meta.colnames:
+        assert list(s.meta[c]) == list(snap["meta"][c])
+
+
+def robust(x):
+    med = np.median(x)
+    return med, 1.4826 * np.median(np.abs(x - med))
+
+
+# -- SpectrumCleaner -------------------------------------------------------------------
+def test_cleaner_replaces_spike_zero_nan_and_keeps_deep_lines(rng):
+    wave = np.linspace(5350.0, 5400.0, 1001)
+    noise = 0.01
+    flux = absorption(wave, [5360.0, 5375.0, 5390.0], np.full(3, 5 * noise)) + rng.normal(0, noise, (3, 1001))
+    deep = absorption(wave, [5365.0], np.array([0.6]))[0] - 1.0  # a line 60 sigma deep
+    flux[2] += deep
+    clean_before = flux.copy()
+    flux[0, 100] += 0.5  # cosmic ray
+    flux[0, 300] = 0.0
+    flux[1, 500] = np.nan
+    flux[1, 501] = np.inf
+    s = SpectralSet.from_arrays({"HR10": (wave, flux)}, meta={"id": ["a", "b", "c"]})
+    snap = snapshot(s)
+    out = SpectrumCleaner(sigma=5.0).fit_transform(s)
+    assert_unchanged(s, snap)
+    assert out.meta["n_cleaned_HR10"].tolist() == [2, 2, 0]
+    f = out.flux("HR10")
+    med0 = np.median(np.delete(flux[0].astype(np.float32), 300))
+    med1 = np.median(np.delete(flux[1].astype(np.float32), [500, 501]))
+    assert f[0, 100] == pytest.approx(med0, abs=1e-6) and f[0, 300] == pytest.approx(med0, abs=1e-6)
+    assert f[1, 500] == pytest.approx(med1, abs=1e-6) and f[1, 501] == pytest.approx(med1, abs=1e-6)
+    untouched = np.ones(f.shape, bool)
+    untouched[0, [100, 300]] = untouched[1, [500, 501]] = False
+    # every other pixel, the 5-sigma-deep and the 60-sigma-deep lines included, is untouched
+    np.testing.assert_array_equal(f[untouched], clean_before.astype(np.float32)[untouched])
+    assert np.isfinite(f).all() and f.dtype == np.float32
+
+
+def test_cleaner_threshold_is_sigma_robust_scatter_above_median(rng):
+    flux = rng.normal(1.0, 0.02, (1, 4001))
+    med, scale = robust(flux[0])
+    flux[0, 10] = med + 5.5 * scale
+    flux[0, 20] = med + 4.5 * scale
+    med = np.median(flux[0].astype(np.float32))  # the planted pixels move it by ~1e-5
+    out = SpectrumCleaner(sigma=5.0, wavelength=np.arange(4001.0)).fit_transform(flux)
+    assert out[0, 10] == pytest.approx(med, abs=1e-5)
+    assert out[0, 20] == pytest.approx(flux[0, 20], abs=1e-6)
+    out4 = SpectrumCleaner(sigma=4.0).fit_transform(flux)
+    assert out4[0, 20] == pytest.approx(med, abs=1e-5)
+
+
+def test_cleaner_mad_is_not_fooled_by_many_spikes(rng):
+    # 4 % of the pixels are spikes: a standard deviation would grow to ~0.1 and hide them
+    flux = rng.normal(1.0, 0.01, (2, 2000))
+    hit = rng.choice(2000, 80, replace=False)
+    flux[:, hit] += 0.5
+    s = SpectralSet.from_arrays({"HR21": (np.arange(8480.0, 8680.0, 0.1), flux)})
+    out = SpectrumCleaner().fit_transform(s)
+    assert out.meta["n_cleaned_HR21"].tolist() == [80, 80]
+    assert out.flux("HR21").max() < 1.06
+
+
+def test_cleaner_errors_of_replaced_pixels_become_the_robust_scatter(rng):
+    flux = rng.normal(1.0, 0.02, (1, 3001))
+    err = np.full_like(flux, 0.02)
+    flux[0, 5] = 9.0
+    s = SpectralSet.from_arrays({"HR10": (np.arange(3001.0), flux, err)})
+    out = SpectrumCleaner().fit_transform(s)
+    _, scale = robust(flux[0].astype(np.float32))  # the MAD includes the spike itself
+    assert out.error("HR10")[0, 5] == pytest.approx(scale, rel=1e-3)
+    np.testing.assert_array_equal(np.delete(out.error("HR10")[0], 5), np.float32(0.02))
+
+
+@pytest.mark.parametrize("bad", [0.0, np.nan])
+def test_cleaner_empty_spectrum_raises_naming_star_and_setup(bad):
+    flux = np.ones((3, 50))
+    flux[1] = bad
+    s = SpectralSet.from_arrays({"HR10": (np.arange(50.0), flux)}, meta={"id": ["x", "y", "z"]})
+    with pytest.raises(ValueError, match=r"star 1 \(id 'y'\).*setup 'HR10'.*empty='flag'"):
+        SpectrumCleaner().fit_transform(s)
+    out = SpectrumCleaner(empty="flag").fit_transform(s)
+    assert out.meta["empty_HR10"].tolist() == [False, True, False]
+    assert out.meta["n_cleaned_HR10"].tolist() == [0, 50, 0]
+    np.testing.assert_array_equal(out.flux("HR10")[1], 1.0)
+
+
+# -- RadialVelocityCorrector -----------------------------------------------------------
+def line_centre(wave, flux):
+    """Line centre from a parabola through the deepest pixel and its neighbours."""
+    k = int(np.argmin(flux))
+    y0, y1, y2 = flux[k - 1 : k + 2].astype(np.float64)
+    offset = 0.5 * (y0 - y2) / (y0 - 2 * y1 + y2)
+    return wave[k] + offset * 0.5 * (wave[k + 1] - wave[k - 1])
+
+
+@pytest.mark.parametrize("v", [150.0, -80.0, 420.0])
+def test_rv_corrector_puts_a_shifted_line_back_at_rest_wavelength(v):
+    rest_line = 5455.3
+    wave = np.arange(5440.0, 5470.0, 0.05)
+    observed_line = rest_line * (1 + v / C_KMS)
+    flux = absorption(wave, [observed_line], np.array([0.5, 0.5]))
+    s = SpectralSet.from_arrays({"HR10": (wave, flux)}, meta={"rv": [v, 0.0]})
+    out = RadialVelocityCorrector().fit_transform(s)
+    w = out.wavelength("HR10")
+    assert w.shape == (2, wave.size)
+    assert abs(line_centre(w[0], out.flux("HR10")[0]) - rest_line) < 0.01
+    assert abs(line_centre(w[1], out.flux("HR10")[1]) - rest_line) > abs(observed_line - rest_line) - 0.01
+    np.testing.assert_allclose(w[0], wave / (1 + v / C_KMS), rtol=1e-14)
+
+
+def test_rv_corrector_array_input_is_resampled_onto_its_grid():
+    wave = np.arange(5440.0, 5470.0, 0.05)
+    v = np.array([150.0, -200.0])
+    flux = absorption(wave[None, :] / (1 + v[:, None] / C_KMS), [5455.3], np.array([0.5, 0.5]))
+    out = RadialVelocityCorrector(rv=v, wavelength=wave).fit_transform(flux)
+    assert out.shape == flux.shape and out.dtype == np.float32
+    for row in out:
+        assert abs(line_centre(wave, row) - 5455.3) < 0.01
+
+
+def test_rv_corrector_shares_flux_and_keeps_a_shared_grid_for_equal_rvs():
+    s = make_giraffe(3, rv=25.0)
+    snap = snapshot(s)
+    out = RadialVelocityCorrector().fit_transform(s)
+    assert out.wavelength("HR10").ndim == 1
+    np.testing.assert_allclose(out.wavelength("HR21"), s.wavelength("HR21") / (1 + 25.0 / C_KMS))
+    assert out.flux("HR10") is s.flux("HR10")
+    out2 = RadialVelocityCorrector(rv=np.array([1.0, 2.0, 3.0])).fit_transform(s)
+    assert out2.wavelength("HR10").shape == (3, s.n_pixels("HR10"))
+    assert_unchanged(s, snap)
+
+
+@pytest.mark.parametrize(
+    "meta_rv, kwargs, match",
+    [
+        ([10.0, np.nan, 3.0], {}, r"star 1 \(id 'b'\) has no finite radial velocity"),
+        ([10.0, 3.0, 1200.0], {}, r"star 2 \(id 'c'\) has radial velocity 1200.0 km/s.*max_rv"),
+        ([10.0, 3.0, -600.0], {"max_rv": 500.0}, r"star 2 \(id 'c'\).*-600.0"),
+        ([1.0, 2.0, 3.0], {"rv": "vrad"}, r"no metadata column 'vrad'.*'rv'"),
+        ([1.0, 2.0, 3.0], {"rv": [1.0, 2.0]}, r"rv has shape \(2,\) but X has 3 spectra"),
+    ],
+)
+def test_rv_corrector_bad_velocities_raise(meta_rv, kwargs, match):
+    s = SpectralSet.from_arrays(
+        {"HR10": (np.arange(5400.0, 5410.0, 0.1), np.ones((3, 100)))},
+        meta={"id": ["a", "b", "c"], "rv": meta_rv},
+    )
+    with pytest.raises(ValueError, match=match):
+        RadialVelocityCorrector(**kwargs).fit(s)
+
+
+def test_rv_corrector_masked_rv_and_array_without_rv():
+    s = SpectralSet.from_arrays({"HR10": (np.arange(5400.0, 5410.0, 0.1), np.ones((2, 100)))})
+    s.meta["rv"] = MaskedColumn([3.0, 4.0], mask=[False, True])
+    with pytest.raises(ValueError, match=r"star 1 \(id '1'\) has no finite radial velocity"):
+        RadialVelocityCorrector().fit(s)
+    with pytest.raises(ValueError, match="a plain array has no metadata"):
+        RadialVelocityCorrector().fit(np.ones((2, 5)))
+
+
+# -- Rebinner --------------------------------------------------------------------------
+def test_rebinner_conserves_total_flux_on_aligned_edges(rng):
+    # input pixels 0.05 A with edges 5000.00 ... 5060.00; output 0.06 A bins on the same span
+    wave = 5000.025 + 0.05 * np.arange(1200)
+    flux = absorption(wave, [5010.0, 5031.1, 5047.7], np.array([0.5, 0.8])) + rng.normal(0, 0.01, (2, 1200))
+    s = SpectralSet.from_arrays({"HR10": (wave, flux)})
+    out = Rebinner(step=0.06, ranges=(5000.03, 5059.97)).fit_transform(s)
+    assert out.n_pixels("HR10") == 1000
+    total_in = flux.sum(axis=1) * 0.05
+    total_out = out.flux("HR10").astype(np.float64).sum(axis=1) * 0.06
+    np.testing.assert_allclose(total_out, total_in, rtol=1e-6)
+
+
+def test_rebinner_conserves_line_flux_on_irregular_per_star_grids(rng):
+    # irregular grids; lines far from the ends, so the integral over the output span is
+    # the span minus the line equivalent widths (pixel by pixel, on the input's own edges)
+    n, p = 3, 900
+    widths = rng.uniform(0.03, 0.07, (n, p))
+    centres = 6000.0 + np.cumsum(widths, axis=1)
+    flux = absorption(centres, [6015.0, 6022.0], np.array([0.3, 0.6, 0.9]))
+    s = SpectralSet.from_arrays({"X": (centres, flux)})
+    out = Rebinner(step=0.1).fit_transform(s)
+    grid = out.wavelength("X")
+    a, b = grid[0] - 0.05, grid[-1] + 0.05
+    edges = pixel_edges(centres)
+    assert np.all(edges[:, 0] <= a) and np.all(edges[:, -1] >= b)
+    inside = (edges[:, :-1] >= a) & (edges[:, 1:] <= b)
+    ew = ((1 - flux) * np.diff(edges, axis=1) * inside).sum(axis=1)
+    total = out.flux("X").astype(np.float64).sum(axis=1) * 0.1
+    np.testing.assert_allclose(total, (b - a) - ew, rtol=1e-6)
+    assert ew.min() > 0.05  # the lines matter at the tested precision
+
+
+@pytest.mark.parametrize("grid", ["regular", "irregular", "quadratic"])
+def test_rebinner_agrees_with_specutils(grid, rng):
+    specutils = pytest.importorskip("specutils")
+    from astropy.nddata import StdDevUncertainty
+    from specutils.manipulation import FluxConservingResampler
+
+    n, p = 2, 500
+    if grid == "regular":  # RV-shifted rows of a regular grid: the per-star path
+        wave = (5400.0 + 0.05 * np.arange(p))[None, :] / (1 + np.array([[35.0], [-120.0]]) / C_KMS)
+    elif grid == "irregular":
+        wave = 5400.0 + np.cumsum(rng.uniform(0.02, 0.08, (n, p)), axis=1)
+    else:  # strongly non-linear: exercises the bisection fallback of locate()
+        x = np.linspace(0, 1, p)
+        wave = np.vstack([5400.0 + 25 * x**2 + 0.02 * x, 5400.0 + 25 * x**3 + 0.03 * x])
+    flux = absorption(wave, [5405.0, 5412.0], np.array([0.5, 0.7])) + rng.normal(0, 0.02, (n, p))
+    err = rng.uniform(0.01, 0.03, (n, p))
+    s = SpectralSet.from_arrays({"HR10": (wave, flux, err)})
+    out = Rebinner(step=0.07).fit_transform(s)
+    new = out.wavelength("HR10")
+    resampler = FluxConservingResampler()
+    for i in range(n):
+        ref = resampler(
+            specutils.Spectrum(
+                flux=flux[i].astype(np.float32) * u.one,
+                spectral_axis=wave[i] * u.AA,
+                uncertainty=StdDevUncertainty(err[i].astype(np.float32)),
+            ),
+            new * u.AA,
+        )
+        ref_flux = ref.flux.value[2:-2]
+        ref_err = 1 / np.sqrt(ref.uncertainty.array[2:-2])
+        np.testing.assert_allclose(out.flux("HR10")[i, 2:-2], ref_flux, rtol=1e-4)
+        np.testing.assert_allclose(out.error("HR10")[i, 2:-2], ref_err, rtol=1e-4)
+
+
+def test_locate_matches_searchsorted_on_nonlinear_rows(rng):
+    edges = np.sort(rng.uniform(0, 100, (5, 301)), axis=1)
+    values = np.linspace(-5, 105, 400)
+    j = locate(edges, values)
+    for i in range(5):
+        ref = np.clip(np.searchsorted(edges[i], values, side="right") - 1, 0, 299)
+        np.testing.assert_array_equal(j[i], ref)
+
+
+def test_rebinner_grid_is_fixed_at_fit_and_reused_for_other_rvs():
+    train = make_giraffe(4, rv=[-20.0, 5.0, 12.0, 30.0])
+    later = make_giraffe(3, rv=[-15.0, 8.0, 25.0], rng=np.random.default_rng(5))
+    chain = make_pipeline(RadialVelocityCorrector(), Rebinner(step={"HR10": 0.06, "HR21": 0.1}))
+    fitted = chain.fit_transform(train)
+    again = chain.transform(later)
+    for setup in ("HR10", "HR21"):
+        np.testing.assert_array_equal(again.wavelength(setup), fitted.wavelength(setup))
+        assert again.n_pixels(setup) == fitted.n_pixels(setup)
+    # a star beyond the training RVs does not cover the grid the training set allowed ...
+    extreme = make_giraffe(3, rv=[-150.0, 80.0, 300.0], rng=np.random.default_rng(5))
+    with pytest.raises(ValueError, match=r"star 0 \(id 'star0'\) covers 5341.648-.*missing 5339.370-5341.648 A"):
+        chain.transform(extreme)
+    # ... but does cover the GIRAFFE ranges (room for -175 < v < 1017 km/s on native grids)
+    giraffe = make_pipeline(RadialVelocityCorrector(), Rebinner(step=GIRAFFE_STEPS, ranges=GIRAFFE_RANGES))
+    a, b = giraffe.fit_transform(train), giraffe.transform(extreme)
+    assert a.shape == (4, 8668) and b.shape == (3, 8668)
+    np.testing.assert_array_equal(b.wavelength("HR10"), a.wavelength("HR10"))
+    # the default grid: bins centred on multiples of the step, wholly inside what every
+    # training spectrum covers in its rest frame
+    lo = 5339.0 / (1 - 20.0 / C_KMS) - 0.025
+    hi = 5619.0 / (1 + 30.0 / C_KMS) + 0.025
+    grid = fitted.wavelength("HR10")
+    assert grid[0] - 0.03 >= lo and grid[0] - 0.03 - 0.06 < lo
+    assert grid[-1] + 0.03 <= hi and grid[-1] + 0.03 + 0.06 > hi
+    np.testing.assert_allclose(grid / 0.06, np.round(grid / 0.06), atol=1e-6)
+
+
+def test_rebinner_uncovered_spectrum_raises_or_is_padded():
+    s = make_giraffe(3, rv=[0.0, 0.0, 0.0])
+    fitted = Rebinner(step=GIRAFFE_STEPS, ranges=GIRAFFE_RANGES).fit(s)
+    short = s.replace("HR10", wavelength=s.wavelength("HR10") + 14.0)  # now starts at 5353 A
+    short.meta["id"] = ["p", "q", "r"]
+    with pytest.raises(ValueError, match=r"star 0 \(id 'p'\) covers 5352.975-5633.025 A in setup 'HR10'.*"
+                       r"missing 5349.970-5352.975 A \(3 such stars\).*uncovered='continuum'"):
+        fitted.transform(short)
+    padded = Rebinner(step=GIRAFFE_STEPS, ranges=GIRAFFE_RANGES, uncovered="continuum").fit(s)
+    out = padded.transform(short)
+    # the bins centred at 5350.00 ... 5353.00 start before 5352.975: 51 of them
+    assert out.meta["n_padded_HR10"].tolist() == [51, 51, 51]
+    assert out.meta["n_padded_HR21"].tolist() == [0, 0, 0]
+    np.testing.assert_array_equal(out.flux("HR10")[:, :51], 1.0)
+    assert np.all(np.abs(out.flux("HR10")[:, 51:] - 1.0) < 0.6)
+
+
+def test_rebinner_rejects_non_finite_flux_and_bad_settings():
+    s = make_giraffe(2, rv=0.0)
+    flux = s.flux("HR21").copy()
+    flux[1, 4000] = np.nan
+    with pytest.raises(ValueError, match=r"star 1 \(id 'star1'\) has NaN or inf flux.*'HR21'.*SpectrumCleaner"):
+        Rebinner(step=0.1).fit_transform(s.replace("HR21", flux=flux))
+    with pytest.raises(ValueError, match=r"step has no entry for setup 'HR21'"):
+        Rebinner(step={"HR10": 0.06}).fit(s)
+    with pytest.raises(ValueError, match=r"ranges names setup 'HR15N', which X lacks"):
+        Rebinner(step=0.1, ranges={"HR15N": (6450, 6800)}).fit(s)
+    with pytest.raises(ValueError, match=r"ranges for setup 'HR10' must have finite lo < hi"):
+        Rebinner(step=0.1, ranges={"HR10": (5600, 5350)}).fit(s)
+    disjoint = SpectralSet.from_arrays({"A": (np.vstack([np.arange(10.0), np.arange(20.0, 30.0)]), np.ones((2, 10)))})
+    with pytest.raises(ValueError, match=r"setup 'A'.*holds no whole bin"):
+        Rebinner(step=1.0).fit(disjoint)
+
+
+def test_rebinner_accepts_a_different_input_sampling_later():
+    s = make_giraffe(2, rv=0.0)
+    reb = Rebinner(step=GIRAFFE_STEPS, ranges=GIRAFFE_RANGES).fit(s)
+    w = np.arange(5340.0, 5618.0, 0.02)
+    finer = s.replace("HR10", wavelength=w, flux=np.interp(w, s.wavelength("HR10"), s.flux("HR10")[0])[None].repeat(2, 0))
+    out = reb.transform(finer)
+    assert out.n_pixels("HR10") == 4167
+    ref = reb.transform(s).flux("HR10")[0]
+    assert np.max(np.abs(out.flux("HR10")[0] - ref)) < 0.02
+
+
+# -- SetupStitcher and the GIRAFFE chain -------------------------------------------------
+def test_giraffe_chain_gives_8668_named_pixels():
+    s = make_giraffe(3, error=True)
+    snap = snapshot(s)
+    pre = giraffe_preprocessor()
+    X = pre.fit_transform(s)
+    assert_unchanged(s, snap)
+    assert X.shape == (3, 8668) and X.dtype == np.float32
+    st = pre.named_steps["stitch"]
+    names = pre.get_feature_names_out()
+    assert names[0] == "HR10_5350.00" and names[1] == "HR10_5350.06" and names[4166] == "HR10_5599.96"
+    assert names[4167] == "HR21_8480.0" and names[-1] == "HR21_8930.0"
+    assert st.setup_slices_ == {"HR10": slice(0, 4167), "HR21": slice(4167, 8668)}
+    assert st.wavelength_[4166] == pytest.approx(5599.96) and st.wavelength_[4167] == pytest.approx(8480.0)
+    # the lines are back at their rest wavelengths in the stitched array
+    k = int(np.argmin(X[0, 1700:1800])) + 1700
+    assert abs(st.wavelength_[k] - 5455.3) <= 0.03
+
+
+def test_stitcher_order_subset_and_errors():
+    s = make_giraffe(2, rv=0.0)
+    reb = Rebinner(step=GIRAFFE_STEPS, ranges=GIRAFFE_RANGES).fit(s)
+    r = reb.transform(s)
+    st = SetupStitcher(setups=["HR21", "HR10"]).fit(r)
+    X = st.transform(r)
+    np.testing.assert_array_equal(X[:, :4501], r.flux("HR21"))
+    np.testing.assert_array_equal(X[:, 4501:], r.flux("HR10"))
+    assert st.get_feature_names_out()[0] == "HR21_8480.0"
+    only = SetupStitcher(setups=["HR21"]).fit(r)
+    assert only.transform(r).shape == (2, 4501)
+    with pytest.raises(ValueError, match=r"'HR10' has a wavelength grid per star.*Rebinner"):
+        SetupStitcher().fit(RadialVelocityCorrector(rv=[1.0, 2.0]).fit_transform(s))
+    with pytest.raises(ValueError, match=r"setups names 'HR15N', which X lacks"):
+        SetupStitcher(setups=["HR15N"]).fit(r)
+    with pytest.raises(ValueError, match=r"setup 'HR10' has 5352.0000-5601.9600 A, not the grid seen at fit"):
+        st.transform(r.replace("HR10", wavelength=r.wavelength("HR10") + 2.0))
+    with pytest.raises(ValueError, match=r"lacks 'HR10'"):
+        st.transform(SpectralSet.from_arrays({"HR21": (r.wavelength("HR21"), r.flux("HR21"))}))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: SpectrumCleaner(),
+        lambda: RadialVelocityCorrector(),
+        lambda: Rebinner(step=GIRAFFE_STEPS, ranges=GIRAFFE_RANGES),
+        lambda: SetupStitcher(),
+    ],
+    ids=["cleaner", "rv", "rebinner", "stitcher"],
+)
+def test_no_step_modifies_its_input_and_all_check_later_batches(make):
+    s = make_giraffe(3, rv=[5.0, -5.0, 10.0], error=True)
+    flux = s.flux("HR10").copy()
+    flux[1, 9] = 30.0  # a spike: the cleaner replaces it, in its output only
+    s = s.replace("HR10", flux=flux)
+    if isinstance(make(), SetupStitcher):
+        s = Rebinner(step=GIRAFFE_STEPS, ranges=GIRAFFE_RANGES).fit_transform(s)
+    snap = snapshot(s)
+    step = make().fit(s)
+    step.transform(s)
+    assert_unchanged(s, snap)
+    lacking = SpectralSet.from_arrays({"HR10": (s.wavelength("HR10"), s.flux("HR10"))}, meta=s.meta)
+    with pytest.raises(ValueError, match=r"fitted on setups \('HR10', 'HR21'\); this SpectralSet lacks 'HR21'"):
+        step.transform(lacking)
+    if not isinstance(step, Rebinner):  # the rebinner takes any input sampling by design
+        cut = s.replace("HR21", wavelength=s.wavelength("HR21")[..., :-3], flux=s.flux("HR21")[:, :-3],
+                        error=s.error("HR21")[:, :-3] if s.error("HR21") is not None else None)
+        with pytest.raises(ValueError, match=r"setup 'HR21' has \d+ pixels per spectrum but \w+ was fitted with \d+"):
+            step.transform(cut)
+
+
+def test_wavelength_parameter_is_for_arrays_only():
+    s = make_giraffe(2, rv=0.0)
+    with pytest.raises(ValueError, match="wavelength parameter is for plain arrays only"):
+        SpectrumCleaner(wavelength=np.arange(5)).fit(s)
+    with pytest.raises(ValueError, match=r"wavelength has shape \(5,\) but X has 7 pixels"):
+        Rebinner(step=1.0, wavelength=np.arange(5.0)).fit(np.ones((2, 7)))
+
+
+def test_array_chain_with_wavelength_grid():
+    wave = np.arange(5440.0, 5470.0, 0.05)
+    flux = absorption(wave, [5455.3], np.array([0.5, 0.4]))
+    pipe = make_pipeline(
+        SpectrumCleaner(wavelength=wave),
+        Rebinner(step=0.1, ranges=(5445.0, 5465.0), wavelength=wave),
+        SetupStitcher(wavelength=np.arange(5445.0, 5465.05, 0.1)),
+    )
+    X = pipe.fit_transform(flux)
+    assert X.shape == (2, 201) and X.dtype == np.float32
+    assert pipe[-1].get_feature_names_out()[0] == "spectrum_5445.0"
+    assert abs(np.arange(5445.0, 5465.05, 0.1)[np.argmin(X[0])] - 5455.3) < 0.06
+
+
+def test_chain_in_pipeline_with_cross_val_score(rng):
+    n = 40
+    y = rng.uniform(0.1, 0.6, n)  # the label is the depth of every line
+    s = make_giraffe(n, rng=rng, depth=y, noise=0.01)
+    flux = s.flux("HR10").copy()
+    flux[:, 1234] = 4.0  # a cosmic ray in every star, the same column
+    s = s.replace("HR10", flux=flux)
+    pipe = Pipeline([*giraffe_preprocessor().steps, ("ridge", Ridge(alpha=1.0))])
+    scores = cross_val_score(pipe, s, y, cv=KFold(4, shuffle=True, random_state=0))
+    assert scores.min() > 0.9
