@@ -1,0 +1,150 @@
+"""The scores of the similarity filter and their thresholds.
+
+Three jobs, vectorised over spectra and chunked so memory stays bounded:
+
+* exact row fingerprints, to recognise a spectrum that is already in the training set;
+* PCA coordinates and reconstruction residuals of spectra;
+* nearest-training distances in a 2-D map, and thresholds calibrated on the training
+  spectra so that a chosen fraction of them lies above.
+"""
+
+import numpy as np
+from scipy.spatial import cKDTree
+from sklearn.decomposition import PCA
+from sklearn.model_selection import KFold
+
+# Rows per chunk: bounds the temporary (chunk, n_pixels) float64 arrays to ~280 MB for 8669 pixels.
+CHUNK = 4096
+# Folds for the out-of-fold residuals of the training spectra.
+RESIDUAL_FOLDS = 5
+_KEY = np.dtype([("a", "<u8"), ("b", "<u8")])
+
+
+def row_fingerprints(X):
+    """A 128-bit fingerprint of the exact bits of each row of ``X`` (as float64).
+
+    Two rows with the same values get the same fingerprint whatever their dtype (float32
+    converts to float64 exactly); different rows collide with probability ~2**-64 per
+    pair. It is a random linear hash modulo 2**64, so it costs one pass over ``X``.
+
+    Returns
+    -------
+    ndarray of shape (n,) with a structured dtype of two uint64 fields, sortable.
+    """
+    n, p = X.shape
+    weights = np.random.default_rng(20260611).integers(
+        0, np.iinfo(np.uint64).max, size=(2, p), dtype=np.uint64, endpoint=True
+    ) | np.uint64(1)
+    keys = np.empty(n, dtype=_KEY)
+    for start in range(0, n, CHUNK):
+        bits = np.ascontiguousarray(X[start : start + CHUNK], dtype=np.float64).view(np.uint64)
+        # uint64 array arithmetic wraps silently: the hash is modulo 2**64 by design.
+        keys["a"][start : start + CHUNK] = (bits * weights[0]).sum(axis=1)
+        keys["b"][start : start + CHUNK] = (bits * weights[1]).sum(axis=1)
+    return keys
+
+
+def match_rows(reference, query):
+    """For each query fingerprint, the index of an equal reference fingerprint, else -1."""
+    order = np.argsort(reference, kind="stable")
+    ordered = reference[order]
+    pos = np.searchsorted(ordered, query)
+    pos_in = np.minimum(pos, len(ordered) - 1)
+    found = (pos < len(ordered)) & (ordered[pos_in] == query) if len(ordered) else np.zeros(len(query), bool)
+    return np.where(found, order[pos_in] if len(ordered) else -1, -1)
+
+
+def project(pca, X):
+    """PCA coordinates (float64) and RMS reconstruction residual per row of ``X``."""
+    n = X.shape[0]
+    coords = np.empty((n, pca.n_components_), dtype=np.float64)
+    residual = np.empty(n, dtype=np.float64)
+    for start in range(0, n, CHUNK):
+        chunk = X[start : start + CHUNK]
+        z = pca.transform(chunk)
+        coords[start : start + CHUNK] = z
+        diff = chunk - pca.inverse_transform(z)
+        residual[start : start + CHUNK] = np.sqrt(np.mean(np.square(diff, dtype=np.float64), axis=1))
+    return coords, residual
+
+
+def out_of_fold_residuals(X, n_components, random_state):
+    """Reconstruction residual of each training row by a PCA fitted without it.
+
+    The residual of a spectrum under a PCA fitted on that same spectrum is biased low
+    (the components absorb part of its own noise), which would set the threshold too
+    low and flag alike new spectra; ``RESIDUAL_FOLDS``-fold cross-fitting removes the bias.
+    """
+    n, p = X.shape
+    residual = np.empty(n, dtype=np.float64)
+    folds = KFold(n_splits=min(RESIDUAL_FOLDS, n), shuffle=True, random_state=random_state)
+    for train, held_out in folds.split(X):
+        k = min(n_components, len(train), p)
+        pca = PCA(n_components=k, random_state=random_state).fit(X[train])
+        residual[held_out] = project(pca, X[held_out])[1]
+    return residual
+
+
+def nearest_training_distances(training_map, new_map, n_jobs=None):
+    """Distances in a map to the nearest training point.
+
+    Returns
+    -------
+    training : ndarray of shape (n_training,)
+        Leave-one-out: each training point's distance to the nearest *other* training point.
+    new : ndarray of shape (n_new,)
+        Each new point's distance to the nearest training point.
+    """
+    tree = cKDTree(training_map)
+    workers = -1 if n_jobs == -1 else max(1, n_jobs or 1)
+    # The nearest hit of a training point is itself (distance 0): its neighbour is the second.
+    training = tree.query(training_map, k=2, workers=workers)[0][:, 1]
+    new = tree.query(new_map, k=1, workers=workers)[0] if len(new_map) else np.empty(0)
+    return training, new
+
+
+def kth_largest(scores, contamination):
+    """The value that exactly ``floor(contamination * n)`` of ``scores`` exceed (barring ties)."""
+    n = len(scores)
+    k = int(np.floor(contamination * n + 1e-9))
+    return float(np.partition(scores, n - 1 - k)[n - 1 - k])
+
+
+def calibrate(training, absolute, contamination, floors):
+    """Thresholds of several scores from their values on the training spectra.
+
+    A spectrum is over the threshold of score j when ``(x_j / base_j) / factor_j > 1``.
+    An absolute threshold is used as given (``base_j = absolute_j``, factor 1). The scores
+    whose threshold is "auto" share one budget: each is first divided by its own
+    ``(1 - contamination)`` training quantile, then by the same quantile of their maximum,
+    so that exactly ``floor(contamination * n)`` training spectra are over at least one
+    of them (not up to twice as many, as separate quantiles would flag).
+
+    Parameters
+    ----------
+    training : dict of str to ndarray of shape (n_training,)
+    absolute : dict of str to float or None
+    contamination : float
+    floors : dict of str to float
+        Smallest base allowed (a residual that is zero up to round-off must not make
+        round-off an outlier).
+
+    Returns
+    -------
+    dict of str to (base, factor)
+    """
+    base = {
+        name: absolute[name] if absolute[name] is not None else max(kth_largest(x, contamination), floors[name])
+        for name, x in training.items()
+    }
+    auto = [name for name in training if absolute[name] is None]
+    factor = 1.0
+    if auto:
+        joint = np.max([training[name] / base[name] for name in auto], axis=0)
+        factor = kth_largest(joint, contamination)
+    return {name: (base[name], factor if name in auto else 1.0) for name in training}
+
+
+def ratios(values, base, factor):
+    """``(values / base) / factor``, in the order of operations :func:`calibrate` relies on."""
+    return (values / base) / factor
