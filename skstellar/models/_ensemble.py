@@ -232,8 +232,8 @@ class CNNLabelRegressor(RegressorMixin, BaseEstimator):
     @classmethod
     def _get_test_params(cls):
         # Tiny and 'same'-padded so that the common checks (some with a single feature) run in seconds.
-        return {"filters": (2,), "kernel_size": 3, "dense_units": (4,), "padding": "same", "max_epochs": 2,
-                "n_models": 2, "n_keep": 1, "batch_size": 16, "random_state": 0}
+        return {"filters": (2,), "kernel_size": 3, "dense_units": (4,), "padding": "same", "max_epochs": 1,
+                "n_models": 1, "n_keep": 1, "batch_size": 16, "random_state": 0}
 
     # ------------------------------------------------------------------ validation (no TensorFlow)
     def _resolve_recipe(self):
@@ -260,9 +260,9 @@ class CNNLabelRegressor(RegressorMixin, BaseEstimator):
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
         names = getattr(y, "columns", None)
+        if np.ndim(y) not in (1, 2):
+            raise ValueError(f"y must be 1-D (one label) or 2-D (n_samples, n_labels); got shape {np.shape(y)}.")
         y = check_array(y, ensure_2d=False, dtype=np.float64, ensure_all_finite="allow-nan", input_name="y")
-        if y.ndim not in (1, 2):
-            raise ValueError(f"y must be 1-D (one label) or 2-D (n_samples, n_labels); got shape {y.shape}.")
         check_consistent_length(np.empty((n_samples, 0)), y)
         y2 = y.reshape(-1, 1) if y.ndim == 1 else y
         if np.isinf(y2).any():

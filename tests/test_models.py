@@ -1,0 +1,258 @@
+"""CNNLabelRegressor: architecture, training, ensemble, persistence, sklearn integration, bad input."""
+
+import subprocess
+import sys
+import textwrap
+
+import joblib
+import numpy as np
+import pytest
+from sklearn.base import clone, is_regressor
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from skstellar.models import PRESETS, CNNLabelRegressor, build_table2
+from skstellar.models._architecture import conv_output_length
+
+TINY = {"filters": (4,), "kernel_size": 5, "dense_units": (16,), "dropout": 0.0, "batch_size": 16}
+
+
+def _spectra(rng, n=100, p=200, n_labels=2):
+    """Continuum-normalised mock spectra whose line depths are linear in the labels."""
+    labels = rng.uniform(-1, 1, size=(n, n_labels))
+    pixels = np.arange(p)
+    centres = rng.choice(np.arange(10, p - 10), size=(n_labels, 4), replace=False)
+    profiles = np.exp(-0.5 * ((pixels - centres[..., None]) / 2.0) ** 2).sum(axis=1)  # (n_labels, p)
+    flux = 1 - 0.3 * (labels + 1.2) @ profiles / n_labels
+    flux += rng.normal(0, 0.005, size=flux.shape)
+    return flux.astype(np.float32), labels
+
+
+@pytest.fixture(scope="module")
+def all_data():
+    return _spectra(np.random.default_rng(0), n=160)
+
+
+@pytest.fixture(scope="module")
+def data(all_data):
+    return all_data[0][:100], all_data[1][:100]
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    X, y = data
+    return CNNLabelRegressor(**TINY, max_epochs=25, patience=10, n_models=3, n_keep=2,
+                             learning_rate=3e-3, random_state=0).fit(X, y)
+
+
+def test_table2_has_560599_parameters_and_explicit_slope():
+    import keras
+
+    model = build_table2(8669, 5)
+    assert model.count_params() == 560_599
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv1D)]
+    assert [c.filters for c in convs] == [8, 6, 4] and {c.kernel_size for c in convs} == {(20,)}
+    assert {c.padding for c in convs} == {"valid"}
+    assert {layer.negative_slope for layer in model.layers if isinstance(layer, keras.layers.LeakyReLU)} == {0.3}
+    assert [layer.units for layer in model.layers if isinstance(layer, keras.layers.Dense)] == [64, 128, 32, 5]
+    # the flattened trunk has 2134 pixels x 4 filters, as its arithmetic twin says
+    assert conv_output_length(8669, **PRESETS["thesis"]) == 2134
+    assert model.get_layer(index=-1).activation.__name__ == "linear"
+
+
+def test_import_does_not_load_tensorflow():
+    code = "import sys, skstellar.models; print('tensorflow' in sys.modules or 'keras' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_learns_labels_and_ensemble_attributes(all_data, data, fitted):
+    X, y = data
+    X_test, y_test = all_data[0][100:], all_data[1][100:]
+    mean, std = fitted.predict(X_test, return_std=True)
+    assert mean.dtype == np.float64 and mean.shape == std.shape == (60, 2)
+    assert fitted.score(X_test, y_test) > 0.8
+    assert (std > 0).all()
+    assert len(fitted.members_) == 2 and fitted.val_losses_.shape == (3,) and len(fitted.history_) == 3
+    # the kept members are those with the lowest best validation loss
+    assert set(fitted.kept_) == set(np.argsort(fitted.val_losses_)[:2])
+    for i, history in enumerate(fitted.history_):
+        assert fitted.val_losses_[i] == pytest.approx(history["val_loss"].min())
+    np.testing.assert_array_equal(fitted.label_names_, ["y0", "y1"])
+    np.testing.assert_allclose(fitted.label_mean_, np.mean(y[fitted_train_rows(fitted, len(y))], axis=0))
+
+
+def fitted_train_rows(est, n):
+    # the validation split is the first ceil(0.4 n) of a permutation drawn from random_state
+    order = np.random.RandomState(est.random_state).permutation(n)
+    return order[int(np.ceil(est.validation_fraction * n)):]
+
+
+def test_predict_is_mean_of_members_and_batch_invariant(data, fitted):
+    X, _ = data
+    members = np.stack([m(1 - X, training=False).numpy() for m in fitted.members_]).astype(np.float64)
+    members = members * fitted.label_scale_ + fitted.label_mean_
+    mean, std = fitted.predict(X, return_std=True)
+    np.testing.assert_allclose(mean, members.mean(axis=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(std, members.std(axis=0), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(fitted.predict(X[:7]), mean[:7], rtol=1e-6, atol=1e-7)
+
+
+def test_one_dimensional_y_gives_one_dimensional_predictions(data):
+    X, y = data
+    est = CNNLabelRegressor(**TINY, max_epochs=2, n_models=2, n_keep=2, random_state=0).fit(X, y[:, 0])
+    mean, std = est.predict(X[:5], return_std=True)
+    assert mean.shape == std.shape == (5,)
+
+
+def test_early_stopping_restores_best_weights_on_user_validation_set(all_data, data):
+    X, y = data
+    X_val, y_val = all_data[0][100:], all_data[1][100:]
+    est = CNNLabelRegressor(**TINY, max_epochs=30, patience=2, learning_rate=0.05, n_models=1, n_keep=1,
+                            random_state=0).fit(X, y, validation_data=(X_val, y_val))
+    history = est.history_[0]["val_loss"]
+    assert len(history) < 30  # stopped early: lr 0.05 overshoots
+    z = (est.predict(X_val) - est.label_mean_) / est.label_scale_
+    z_true = (y_val - est.label_mean_) / est.label_scale_
+    # the restored weights are the best epoch's, not the last one's
+    assert np.mean((z - z_true) ** 2) == pytest.approx(history.min(), rel=1e-3)
+    assert history.min() < history[-1]
+
+
+def test_nan_labels_are_masked_out_of_the_loss(data, rng):
+    from skstellar.models._training import _masked_mse
+
+    y_true = np.array([[1.0, np.nan, 2.0], [np.nan, np.nan, 0.5]], dtype=np.float32)
+    y_pred = np.array([[0.0, 9.0, 2.5], [7.0, 3.0, 0.0]], dtype=np.float32)
+    np.testing.assert_allclose(np.asarray(_masked_mse(y_true, y_pred)), [(1 + 0.25) / 3, 0.25 / 3], rtol=1e-6)
+
+    X, y = data
+    y = y.copy()
+    y[rng.random(len(y)) < 0.5, 1] = np.nan
+    est = CNNLabelRegressor(**TINY, max_epochs=3, n_models=1, n_keep=1, random_state=0).fit(X, y)
+    assert np.isfinite(est.val_losses_).all() and np.isfinite(est.predict(X)).all()
+    assert est.label_mean_[1] == pytest.approx(np.nanmean(y[fitted_train_rows(est, len(y)), 1]))
+
+
+def test_random_state_reproducible(data):
+    X, y = data
+    params = dict(**TINY, max_epochs=3, n_models=2, n_keep=1)
+    a = CNNLabelRegressor(**params, random_state=3).fit(X, y).predict(X)
+    b = CNNLabelRegressor(**params, random_state=3).fit(X, y).predict(X)
+    c = CNNLabelRegressor(**params, random_state=4).fit(X, y).predict(X)
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+def test_presets_and_explicit_parameters(data):
+    X, y = data
+    est = CNNLabelRegressor(preset="thesis", **TINY, max_epochs=1, n_models=1, n_keep=1).fit(X, y)
+    assert (est.recipe_["optimizer"], est.recipe_["learning_rate"]) == ("sgd", 1e-4)
+    assert est.recipe_["batch_size"] == 16 and est.recipe_["flatten_dropout"] == 0.2
+    assert est.recipe_["kernel_size"] == 5  # explicit beats preset
+    default = CNNLabelRegressor()._resolve_recipe()
+    assert (default["optimizer"], default["learning_rate"], default["batch_size"]) == ("adam", 1e-3, 64)
+
+
+def _dense_builder(n_features, n_outputs):
+    import keras
+
+    return keras.Sequential([keras.Input((n_features,)), keras.layers.Dense(3), keras.layers.Dense(n_outputs)])
+
+
+def test_user_builder_and_label_names(data):
+    X, y = data
+    est = CNNLabelRegressor(builder=_dense_builder, max_epochs=2, n_models=1, n_keep=1, random_state=0,
+                            label_names=["teff", "logg"]).fit(X, y)
+    assert est.members_[0].count_params() == 200 * 3 + 3 + 3 * 2 + 2
+    np.testing.assert_array_equal(est.label_names_, ["teff", "logg"])
+    with pytest.raises(ValueError, match="label_names has 3 names but y has 2 labels"):
+        clone(est).set_params(label_names=["a", "b", "c"]).fit(X, y)
+
+
+def test_verbose_progress_bar(data, capsys):
+    X, y = data
+    CNNLabelRegressor(**TINY, max_epochs=1, n_models=2, n_keep=1, verbose=1, random_state=0).fit(X, y)
+    assert "CNN members" in capsys.readouterr().err
+
+
+def test_pickle_in_new_process_gives_identical_predictions(data, fitted, tmp_path):
+    X, y = data
+    pipe = make_pipeline(FunctionTransformer(np.sqrt), CNNLabelRegressor(**TINY, max_epochs=2, n_models=2,
+                                                                          n_keep=2, random_state=0)).fit(X, y)
+    joblib.dump(fitted, tmp_path / "est.joblib")
+    joblib.dump(pipe, tmp_path / "pipe.joblib")
+    np.save(tmp_path / "X.npy", X)
+    code = textwrap.dedent(f"""
+        import joblib, numpy as np
+        X = np.load({str(tmp_path / 'X.npy')!r})
+        est = joblib.load({str(tmp_path / 'est.joblib')!r})
+        pipe = joblib.load({str(tmp_path / 'pipe.joblib')!r})
+        mean, std = est.predict(X, return_std=True)
+        np.save({str(tmp_path / 'out.npy')!r}, np.stack([mean, std, pipe.predict(X)]))
+    """)
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+    out = np.load(tmp_path / "out.npy")
+    mean, std = fitted.predict(X, return_std=True)
+    np.testing.assert_array_equal(out[0], mean)
+    np.testing.assert_array_equal(out[1], std)
+    np.testing.assert_array_equal(out[2], pipe.predict(X))
+
+
+def test_sklearn_model_selection(data):
+    X, y = data
+    est = CNNLabelRegressor(**TINY, max_epochs=2, n_models=1, n_keep=1, random_state=0)
+    assert is_regressor(est) and is_regressor(make_pipeline(FunctionTransformer(), est))
+    assert clone(est).get_params() == est.get_params()
+    scores = cross_val_score(est, X, y, cv=2)
+    assert scores.shape == (2,) and np.isfinite(scores).all()
+    search = GridSearchCV(est, {"learning_rate": [1e-3, 3e-3]}, cv=2).fit(X, y)
+    assert search.best_params_["learning_rate"] in (1e-3, 3e-3)
+    assert search.predict(X).shape == y.shape
+
+
+def test_bad_input_is_refused_before_tensorflow_loads():
+    code = textwrap.dedent("""
+        import sys, numpy as np
+        from skstellar.models import CNNLabelRegressor
+        X = np.ones((20, 100)); y = np.zeros((20, 2))
+        def err(est, X, y):
+            try:
+                est.fit(X, y)
+            except ValueError as exc:
+                return str(exc)
+            return "no error"
+        Xnan = X.copy(); Xnan[3, 7] = np.nan
+        Xinf = X.copy(); Xinf[5, 0] = np.inf
+        ynan = y.copy(); ynan[:, 1] = np.nan
+        est = CNNLabelRegressor()
+        for msg in [err(est, Xnan, y), err(est, Xinf, y), err(est, X, np.zeros((20, 2, 2))),
+                    err(est, X, np.zeros(19)), err(est, X, ynan), err(CNNLabelRegressor(n_keep=11), X, y),
+                    err(CNNLabelRegressor(kernel_size=5), X[:1], y[:1]), err(est, X[:, :30], y),
+                    err(est, X, None)]:
+            print(msg)
+        print("TF", "tensorflow" in sys.modules)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    lines = out.strip().splitlines()
+    assert "NaN or inf in 1 spectra (rows [3])" in lines[0]
+    assert "NaN or inf in 1 spectra (rows [5])" in lines[1]
+    assert "got shape (20, 2, 2)" in lines[2]
+    assert "inconsistent numbers of samples" in lines[3]
+    assert "label column(s) [1] of y are all NaN" in lines[4]
+    assert "n_keep=11 is larger than n_models=10" in lines[5]
+    assert "too few samples for a validation split: got 1 sample" in lines[6]
+    assert "spectra of 30 pixels are too short" in lines[7]
+    assert "requires y to be passed" in lines[8]
+    assert lines[-1] == "TF False"
+
+
+def test_wrong_pixel_count_at_predict(data, fitted):
+    X, _ = data
+    with pytest.raises(ValueError, match="X has 199 features, but CNNLabelRegressor is expecting 200"):
+        fitted.predict(X[:, :199])
+    X_bad = X[:4].copy()
+    X_bad[2, 10] = np.nan
+    with pytest.raises(ValueError, match=r"NaN or inf in 1 spectra \(rows \[2\]\)"):
+        fitted.predict(X_bad)
