@@ -1,0 +1,109 @@
+"""What the instrument and the reduction do to a spectrum: Doppler shift, noise, artefacts."""
+
+import numpy as np
+
+from ._profiles import MARGIN_PIX
+from ._setups import STEP
+
+__all__ = ["shift", "add_noise", "add_cosmics", "add_zero_runs", "add_emission", "distort_continuum"]
+
+C_KMS = 299792.458
+
+# Lines that turn into emission in the "emission" edge stars (chromospheric/Be-like):
+# the Ca II triplet, H alpha, and the strongest HR10 lines.
+EMISSION_LINES = {
+    "HR10": (5528.405, 5371.490, 5397.128),
+    "HR15N": (6562.797,),
+    "HR21": (8498.023, 8542.091, 8662.141),
+}
+
+
+def shift(flux, synth_wave, n_pixels, rv):
+    """Observed-frame flux on the setup grid from rest-frame flux on the synthesis grid.
+
+    Non-relativistic Doppler convention, lambda_obs = lambda_rest (1 + rv / c), and
+    linear interpolation. Stars with rv == 0 are copied exactly (no interpolation).
+    """
+    n = flux.shape[0]
+    out = np.empty((n, n_pixels), dtype=np.float32)
+    rv = np.broadcast_to(np.asarray(rv, dtype=np.float64), (n,))
+    still = rv == 0.0
+    out[still] = flux[still, MARGIN_PIX : MARGIN_PIX + n_pixels]
+    moving = np.flatnonzero(~still)
+    if moving.size:
+        obs = synth_wave[MARGIN_PIX : MARGIN_PIX + n_pixels]
+        x = (obs[None, :] / (1.0 + rv[moving, None] / C_KMS) - synth_wave[0]) / STEP
+        i0 = np.floor(x).astype(np.intp)
+        np.clip(i0, 0, flux.shape[1] - 2, out=i0)
+        f = (x - i0).astype(np.float32)
+        rows = flux[moving]
+        left = np.take_along_axis(rows, i0, axis=1)
+        right = np.take_along_axis(rows, i0 + 1, axis=1)
+        out[moving] = left + f * (right - left)
+    return out
+
+
+def add_noise(flux, snr, rng):
+    """Gaussian photon-like noise: sigma = sqrt(flux) / snr (snr is per pixel at continuum 1).
+
+    Returns the one-sigma error array; ``flux`` is modified in place.
+    """
+    snr = np.asarray(snr, dtype=np.float32)[:, None]
+    error = np.sqrt(np.clip(flux, 1e-3, None)) / snr
+    flux += error * rng.standard_normal(flux.shape, dtype=np.float32)
+    return error.astype(np.float32, copy=False)
+
+
+def add_cosmics(flux, rng, rate):
+    """Cosmic-ray hits: ``Poisson(rate)`` spikes of 1-2 pixels, 0.5-4 above the continuum."""
+    n, p = flux.shape
+    counts = rng.poisson(rate, size=n)
+    rows = np.repeat(np.arange(n), counts)
+    total = rows.size
+    pix = rng.integers(0, p - 1, size=total)
+    amp = rng.uniform(0.5, 4.0, size=total).astype(np.float32)
+    wide = rng.random(total) < 0.4
+    flux[rows, pix] += amp
+    flux[rows[wide], pix[wide] + 1] += 0.5 * amp[wide]
+    return counts
+
+
+def add_zero_runs(flux, error, rng, probability):
+    """Zero-flux runs (dead or unexposed pixels), mostly at the setup edges.
+
+    The error of those pixels is set to infinity (an inverse variance of zero, as in
+    Gaia-ESO files). Returns a bool array: which spectra got a run.
+    """
+    n, p = flux.shape
+    hit = rng.random(n) < probability
+    rows = np.flatnonzero(hit)
+    lengths = rng.integers(5, 200, size=rows.size)
+    at_edge = rng.random(rows.size) < 0.6
+    starts = np.where(
+        at_edge,
+        np.where(rng.random(rows.size) < 0.5, 0, p - lengths),
+        rng.integers(0, p - 200, size=rows.size),
+    )
+    for r, s, length in zip(rows, starts, lengths):  # a few per cent of the stars only
+        flux[r, s : s + length] = 0.0
+        error[r, s : s + length] = np.inf
+    return hit
+
+
+def add_emission(flux, synth_wave, setup, sigma, rng):
+    """Emission cores on the setup's strongest lines (rest frame, before the shift)."""
+    n = flux.shape[0]
+    for w0 in EMISSION_LINES[setup]:
+        amp = rng.uniform(0.3, 1.5, size=n).astype(np.float32)
+        lo, hi = np.searchsorted(synth_wave, [w0 - 6 * sigma, w0 + 6 * sigma])
+        prof = np.exp(-0.5 * ((synth_wave[lo:hi] - w0) / (1.5 * sigma)) ** 2).astype(np.float32)
+        flux[:, lo:hi] += amp[:, None] * prof[None, :]
+
+
+def distort_continuum(flux, rng):
+    """A badly normalised continuum: a random quadratic with 10-40 % excursions."""
+    n, p = flux.shape
+    x = np.linspace(-1.0, 1.0, p, dtype=np.float32)
+    a = rng.uniform(0.1, 0.4, size=n) * rng.choice([-1.0, 1.0], size=n)
+    b = rng.uniform(-0.3, 0.3, size=n)
+    flux *= (1.0 + a[:, None] * x[None, :] + b[:, None] * (x[None, :] ** 2 - 1.0 / 3.0)).astype(np.float32)
