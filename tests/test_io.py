@@ -2,7 +2,6 @@
 
 import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -168,6 +167,19 @@ def test_ges_two_setups_matched_by_id(two_setups, ges_path):
     assert m["file_HR10"][1] == str(f["B", "HR10"])
 
 
+def test_ges_parallel_read_is_identical(two_setups, tmp_path):
+    files = list(two_setups.values())
+    serial = read_ges_giraffe(files)
+    parallel = read_ges_giraffe(files, n_jobs=2)
+    assert parallel.setups == serial.setups and parallel.ids.tolist() == serial.ids.tolist()
+    for setup in serial.setups:
+        assert_array_equal(parallel.flux(setup), serial.flux(setup))
+        assert_array_equal(parallel.error(setup), serial.error(setup))
+    assert parallel.meta.pformat() == serial.meta.pformat()
+    with pytest.raises(FileNotFoundError, match=r"gone\.fits: no such file"):
+        read_ges_giraffe([*files, tmp_path / "gone.fits"], n_jobs=2)
+
+
 def test_ges_per_star_grids(two_setups, ges_path, tmp_path):
     shifted = ges_copy(ges_path, tmp_path / "b21_shift.fits", cname="07000000-1000000",
                        crval=8475.5)
@@ -180,7 +192,8 @@ def test_ges_per_star_grids(two_setups, ges_path, tmp_path):
 def test_ges_missing_setup_raises_or_drops(two_setups):
     f = two_setups
     files = [f["A", "HR21"], f["A", "HR10"], f["B", "HR21"]]
-    with pytest.raises(ValueError, match=r"1 of 2 stars lack a setup.*'07000000-1000000' \(no HR10\)"):
+    with pytest.raises(ValueError,
+                       match=r"1 of 2 stars lack a setup.*'07000000-1000000' \(no HR10\)"):
         read_ges_giraffe(files)
     s = read_ges_giraffe(files, on_missing="drop")
     assert s.ids.tolist() == [GES_ID] and s.setups == ("HR10", "HR21")
@@ -232,9 +245,17 @@ def test_not_a_fits_file(tmp_path, ges_path, kind):
         read_fits_spectra(path, "x")
 
 
+def test_ges_file_cut_short(ges_path, tmp_path):
+    path = tmp_path / "cut.fits"
+    path.write_bytes(ges_path.read_bytes()[:300_000])  # inside the normalised_ivar data
+    with pytest.raises(ValueError, match=r"cut\.fits: not a readable FITS file"):
+        read_ges_giraffe(path)
+
+
 def test_ges_missing_extension(ges_path, tmp_path):
     path = ges_copy(ges_path, tmp_path / "noivar.fits", drop_hdu="normalised_ivar")
-    with pytest.raises(ValueError, match=r"noivar\.fits: has no HDU 'normalised_ivar'; its HDUs are"):
+    with pytest.raises(ValueError,
+                       match=r"noivar\.fits: has no HDU 'normalised_ivar'; its HDUs are"):
         read_ges_giraffe(path)
     read_ges_giraffe(path, spectrum="final")  # the final spectrum is still complete
     path = ges_copy(ges_path, tmp_path / "novel.fits", drop_hdu="velclass")
@@ -248,7 +269,8 @@ def test_ges_missing_setup_keyword(ges_path, tmp_path):
         for h in hdul:
             h.header.remove("HIERARCH ESO INS FILT NAME", ignore_missing=True)
         hdul.writeto(path)
-    with pytest.raises(ValueError, match=r"nosetup\.fits: header .* no keyword 'ESO INS FILT NAME'"):
+    with pytest.raises(ValueError,
+                       match=r"nosetup\.fits: header .* no keyword 'ESO INS FILT NAME'"):
         read_ges_giraffe(path)
 
 
@@ -386,7 +408,8 @@ def test_fits_wcs_variants(tmp_path):
     assert read_fits_spectra(nopix, "x").wavelength("x")[0] == 5000.5
     log10 = write_1d(tmp_path / "log10.fits", data, CRVAL1=3.7, CDELT1=1e-4, CRPIX1=1.0,
                      **{"DC-FLAG": 1})
-    assert_allclose(read_fits_spectra(log10, "x").wavelength("x"), 10 ** (3.7 + 1e-4 * np.arange(10)))
+    assert_allclose(read_fits_spectra(log10, "x").wavelength("x"),
+                    10 ** (3.7 + 1e-4 * np.arange(10)))
     wlog = write_1d(tmp_path / "wlog.fits", data, CTYPE1="AWAV-LOG", CRVAL1=5000.0, CDELT1=0.1,
                     CRPIX1=1.0)
     w = read_fits_spectra(wlog, "x").wavelength("x")
@@ -416,7 +439,8 @@ def test_fits_error_types(tmp_path):
 def test_fits_bad_input(tmp_path, galah_dir):
     files = galah_camera(galah_dir, 2)
     with pytest.raises(ValueError, match=r"2101150001010012\.fits: has no HDU 'normalised'; "
-                                         r"its HDUs are 0: 'PRIMARY', 1: 'normalized', 2: 'relative_error'"):
+                                         r"its HDUs are 0: 'PRIMARY', 1: 'normalized', "
+                                         r"2: 'relative_error'"):
         read_fits_spectra(files, "CCD2", hdu="normalised")
     with pytest.raises(ValueError, match=r"2101150001010012\.fits: .* no keyword 'SN_RATIO'"):
         read_fits_spectra(files, "CCD2", hdu="normalized", meta_keywords={"snr": "SN_RATIO"})
@@ -543,7 +567,8 @@ def test_from_specutils_bad_input():
     from specutils import Spectrum
 
     ax = np.arange(10.0) * u.AA + 5000 * u.AA
-    a = Spectrum(flux=np.ones(10) * u.Jy, spectral_axis=ax, uncertainty=StdDevUncertainty(np.ones(10)))
+    a = Spectrum(flux=np.ones(10) * u.Jy, spectral_axis=ax,
+                 uncertainty=StdDevUncertainty(np.ones(10)))
     b = Spectrum(flux=np.ones(10) * u.Jy, spectral_axis=ax)
     c = Spectrum(flux=np.ones(12) * u.Jy, spectral_axis=np.arange(12.0) * u.AA + 5000 * u.AA)
     d = Spectrum(flux=np.ones(10) * u.m, spectral_axis=ax)
@@ -578,7 +603,8 @@ PRED_FLAGS = {"unlike_training": np.array([False, True, False])}
 def test_write_predictions_round_trip(tmp_path, suffix):
     path = tmp_path / f"labels{suffix}"
     y_std = PRED_Y * 0.01
-    written = write_predictions((PRED_IDS, PRED_Y, y_std, ["teff", "logg", "feh"], PRED_FLAGS), path)
+    names = ["teff", "logg", "feh"]
+    written = write_predictions((PRED_IDS, PRED_Y, y_std, names, PRED_FLAGS), path)
     assert written.colnames == ["id", "teff", "e_teff", "logg", "e_logg", "feh", "e_feh",
                                 "unlike_training"]
     back = read_predictions(path)

@@ -15,10 +15,11 @@ from ._fitsfile import (
     get_hdu,
     header_keyword,
     open_fits,
+    reading,
     spectrum_data,
     wavelength_axis,
 )
-from ._stack import FileSpectrum, index_by_id, stack_setup
+from ._stack import FileSpectrum, index_by_id, read_all, stack_setup
 
 __all__ = ["read_fits_spectra"]
 
@@ -35,6 +36,7 @@ def read_fits_spectra(
     ids=None,
     id_keyword=None,
     meta_keywords=None,
+    n_jobs=None,
 ):
     """Read 1-D FITS spectra of one setup, one star per file, into a SpectralSet.
 
@@ -66,6 +68,9 @@ def read_fits_spectra(
     meta_keywords : dict of str to str, optional
         ``{meta column: header keyword}``, e.g. ``{"snr": "SNR", "rv": "RVCOM"}``: header
         values copied into :attr:`SpectralSet.meta` (looked up like ``id_keyword``).
+    n_jobs : int or None, default=None
+        Processes reading files in parallel (joblib; -1: all cores); None reads in this
+        process.
 
     Returns
     -------
@@ -129,19 +134,12 @@ def read_fits_spectra(
         ids = [str(i) for i in ids]
         if len(ids) != len(files):
             raise ValueError(f"ids has {len(ids)} entries but {len(files)} files were given.")
-    spectra = [
-        _read_file(
-            path,
-            setup,
-            hdu,
-            error_hdu,
-            error_type,
-            None if ids is None else ids[k],
-            id_keyword,
-            meta_keywords,
-        )
+    args = [
+        (path, setup, hdu, error_hdu, error_type, None if ids is None else ids[k], id_keyword,
+         meta_keywords)
         for k, path in enumerate(files)
     ]
+    spectra = read_all(_read_file, args, n_jobs)
     index_by_id(spectra)  # a star id twice is an error naming both files
     meta = Table({"id": np.array([sp.id for sp in spectra], dtype=str)})
     for column in meta_keywords:
@@ -152,10 +150,11 @@ def read_fits_spectra(
 
 def _read_file(path: Path, setup, hdu, error_hdu, error_type, star_id, id_keyword, keywords):
     with open_fits(path) as hdul:
-        primary = hdul[0].header
         flux_hdu = get_hdu(hdul, hdu, path)
+        with reading(path):
+            header, primary = flux_hdu.header, hdul[0].header
         flux = spectrum_data(flux_hdu, path, hdu)
-        wave = wavelength_axis(flux_hdu.header, flux.size, path, hdu)
+        wave = wavelength_axis(header, flux.size, path, hdu)
         error = None
         if error_hdu is not None:
             err_hdu = get_hdu(hdul, error_hdu, path)
@@ -168,7 +167,7 @@ def _read_file(path: Path, setup, hdu, error_hdu, error_type, star_id, id_keywor
             error = _to_sigma(error, flux, error_type)
 
         def keyword(key):
-            return header_keyword(flux_hdu.header, key, path, hdu, fallback=primary)
+            return header_keyword(header, key, path, hdu, fallback=primary)
 
         if star_id is None:
             star_id = file_stem(path) if id_keyword is None else str(keyword(id_keyword)).strip()

@@ -60,36 +60,61 @@ def file_stem(path: Path) -> str:
     return path.stem
 
 
+# what astropy raises on a file that is not FITS or is cut short; AstropyWarning arrives as
+# an exception where warnings are turned into errors
+_UNREADABLE = (OSError, ValueError, TypeError, IndexError, AstropyWarning)
+
+
+@contextmanager
+def reading(path: Path):
+    """Turn astropy's failures on a corrupt file into an error naming the file."""
+    try:
+        yield
+    except _UNREADABLE as exc:
+        raise ValueError(f"{path}: not a readable FITS file ({exc}).") from exc
+
+
 @contextmanager
 def open_fits(path: Path):
-    """Open a FITS file (a context manager), turning every failure into an error naming it."""
+    """Open a FITS file (a context manager) with lazily read HDUs."""
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file.")
     if path.is_dir():
         raise IsADirectoryError(f"{path}: is a directory, not a FITS file.")
     # Our own file object, so that it is closed even when astropy fails half-way through.
+    # Lazy HDUs: astropy parses a header only when asked, the main cost of reading a file.
     with open(path, "rb") as fileobj:
-        try:
-            hdul = fits.open(fileobj, memmap=False, lazy_load_hdus=False)
-        except (OSError, ValueError, TypeError, IndexError, AstropyWarning) as exc:
-            # AstropyWarning arrives as an exception where warnings are turned into errors
-            raise ValueError(f"{path}: not a readable FITS file ({exc}).") from exc
+        with reading(path):
+            hdul = fits.open(fileobj, memmap=False, lazy_load_hdus=True)
         with hdul:
             yield hdul
 
 
-def get_hdu(hdul: fits.HDUList, hdu, path: Path):
-    """The HDU named or numbered ``hdu``; the error lists the file's HDUs."""
-    try:
-        return hdul[hdu]
-    except (KeyError, IndexError):
-        names = ", ".join(f"{i}: {h.name!r}" for i, h in enumerate(hdul))
-        raise ValueError(f"{path}: has no HDU {hdu!r}; its HDUs are {names}.") from None
+def get_hdu(hdul: fits.HDUList, hdu, path: Path, *, expected_index=None):
+    """The HDU named or numbered ``hdu``; the error lists the file's HDUs.
+
+    ``expected_index``: where a file format puts the named HDU. Looking there first spares
+    astropy parsing the headers before it, which a lookup by name does.
+    """
+    with reading(path):
+        if expected_index is not None and isinstance(hdu, str):
+            try:
+                found = hdul[expected_index]
+            except IndexError:
+                found = None
+            if found is not None and found.name.lower() == hdu.lower():
+                return found
+        try:
+            return hdul[hdu]
+        except (KeyError, IndexError):
+            names = ", ".join(f"{i}: {h.name!r}" for i, h in enumerate(hdul))
+    raise ValueError(f"{path}: has no HDU {hdu!r}; its HDUs are {names}.")
 
 
 def spectrum_data(h, path: Path, hdu) -> np.ndarray:
     """The 1-D data of image HDU ``h`` (asked for as ``hdu``) as native float32."""
-    data = h.data
+    with reading(path):
+        data = h.data
     if data is None:
         raise ValueError(f"{path}: HDU {hdu!r} holds no data.")
     data = np.asarray(data)

@@ -198,7 +198,9 @@ def _table_from_arrays(ids, y, y_std, label_names, flags=None) -> Table:
 
 def _add_column(table, name, values, what):
     if name in table.colnames:
-        raise ValueError(f"{what} column {name!r} would repeat an existing column {table.colnames}.")
+        raise ValueError(
+            f"{what} column {name!r} would repeat an existing column {table.colnames}."
+        )
     table[name] = values
 
 
