@@ -260,9 +260,10 @@ class CNNLabelRegressor(RegressorMixin, BaseEstimator):
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
         names = getattr(y, "columns", None)
-        if np.ndim(y) not in (1, 2):
-            raise ValueError(f"y must be 1-D (one label) or 2-D (n_samples, n_labels); got shape {np.shape(y)}.")
-        y = check_array(y, ensure_2d=False, dtype=np.float64, ensure_all_finite="allow-nan", input_name="y")
+        y = check_array(y, ensure_2d=False, allow_nd=True, dtype=np.float64, ensure_all_finite="allow-nan",
+                        input_name="y")
+        if y.ndim not in (1, 2):
+            raise ValueError(f"y must be 1-D (one label) or 2-D (n_samples, n_labels); got shape {y.shape}.")
         check_consistent_length(np.empty((n_samples, 0)), y)
         y2 = y.reshape(-1, 1) if y.ndim == 1 else y
         if np.isinf(y2).any():

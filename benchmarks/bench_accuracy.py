@@ -1,0 +1,120 @@
+"""Accuracy of CNNLabelRegressor on the mock Gaia-ESO survey, next to PCA + ridge and the thesis.
+
+Draws a mock survey (skstellar.datasets.make_giraffe_survey), runs the GIRAFFE preprocessing
+chain (skstellar.preprocessing.giraffe_preprocessor, fitted on the training stars), trains
+the models and prints, per label, the bias and scatter (std of prediction - truth) on held-out
+stars with S/N >= 30, the mean ensemble std, and the thesis figures.
+
+    python benchmarks/bench_accuracy.py                              # 6000 train, default + thesis + ridge
+    python benchmarks/bench_accuracy.py --n-train 1500 --n-test 500 --n-models 2 --n-keep 2 \\
+        --max-epochs 40 --methods default,ridge --cache /tmp/survey.npz
+    python benchmarks/bench_accuracy.py --methods default --set input_scaling=standardize --set batch_size=32
+
+``--set key=value`` overrides a CNNLabelRegressor parameter of the CNN methods (a recipe
+experiment); ``--cache`` stores the preprocessed arrays so that experiments reuse them.
+"""
+
+import argparse
+import ast
+import os
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+from sklearn.decomposition import PCA  # noqa: E402
+from sklearn.linear_model import RidgeCV  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+
+LABELS = ("teff", "logg", "mgfe", "alfe", "feh")
+UNITS = ("K", "dex", "dex", "dex", "dex")
+# Ambrosch et al. 2023: training-set precision; mean ensemble std (Teff, log g, abundances).
+THESIS_PRECISION = (37, 0.06, 0.05, 0.06, 0.04)
+THESIS_ENSEMBLE_STD = (27, 0.04, 0.03, 0.03, 0.03)
+
+
+def load(args):
+    if args.cache and os.path.exists(args.cache):
+        data = np.load(args.cache)
+        print(f"read preprocessed survey from {args.cache}")
+        return data["X_train"], data["y_train"], data["X_test"], data["y_test"], data["snr_test"]
+    from skstellar.datasets import make_giraffe_survey
+    from skstellar.preprocessing import giraffe_preprocessor
+
+    t = time.perf_counter()
+    spectra, labels = make_giraffe_survey(args.n_train + args.n_test, random_state=args.seed)
+    print(f"mock survey of {len(spectra)} stars: {time.perf_counter() - t:.0f} s")
+    t = time.perf_counter()
+    prep = giraffe_preprocessor()
+    X_train = prep.fit_transform(spectra[: args.n_train]).astype(np.float32)
+    X_test = prep.transform(spectra[args.n_train:]).astype(np.float32)
+    print(f"preprocessing: {time.perf_counter() - t:.0f} s -> {X_train.shape[1]} pixels")
+    y = np.column_stack([np.asarray(labels[name], dtype=float) for name in LABELS])
+    snr = np.asarray(labels["snr"], dtype=float)
+    out = X_train, y[: args.n_train], X_test, y[args.n_train:], snr[args.n_train:]
+    if args.cache:
+        np.savez(args.cache, X_train=out[0], y_train=out[1], X_test=out[2], y_test=out[3], snr_test=out[4])
+    return out
+
+
+def report(name, y_true, y_pred, y_std, seconds):
+    diff = y_pred - y_true
+    cells = [f"{np.mean(d):+8.3f} {np.std(d):7.3f}" for d in diff.T]
+    print(f"{name:<10} {' '.join(cells)}   ({seconds:.0f} s)")
+    if y_std is not None:
+        print(f"{'  ens std':<10} " + " ".join(f"{'':8} {s:7.3f}" for s in y_std.mean(axis=0)))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n-train", type=int, default=6000)
+    parser.add_argument("--n-test", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--methods", default="default,thesis,ridge")
+    parser.add_argument("--n-models", type=int, default=10)
+    parser.add_argument("--n-keep", type=int, default=8)
+    parser.add_argument("--max-epochs", type=int, default=300)
+    parser.add_argument("--patience", type=int, default=30)
+    parser.add_argument("--pca", type=int, default=50, help="PCA components of the baseline")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--cache", default=None)
+    args = parser.parse_args()
+
+    X_train, y_train, X_test, y_test, snr = load(args)
+    good = snr >= 30
+    X_eval, y_eval = X_test[good], y_test[good]
+    print(f"train {len(X_train)}, evaluate on {good.sum()} held-out stars with S/N >= 30")
+    print(f"{'':<10} " + " ".join(f"{n + ' (' + u + ')':>16}" for n, u in zip(LABELS, UNITS)))
+    print(f"{'':<10} " + " ".join(f"{'bias':>8} {'scatter':>7}" for _ in LABELS))
+    print(f"{'thesis':<10} " + " ".join(f"{'':8} {p:7g}" for p in THESIS_PRECISION))
+    print(f"{'  ens std':<10} " + " ".join(f"{'':8} {p:7g}" for p in THESIS_ENSEMBLE_STD))
+
+    overrides = {}
+    for item in args.set:
+        key, value = item.split("=", 1)
+        try:
+            overrides[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            overrides[key] = value
+    for method in args.methods.split(","):
+        t = time.perf_counter()
+        if method == "ridge":
+            model = make_pipeline(StandardScaler(), PCA(args.pca, random_state=0),
+                                  RidgeCV(alphas=np.logspace(-3, 3, 13))).fit(X_train, y_train)
+            report(f"pca{args.pca}+ridge", y_eval, model.predict(X_eval), None, time.perf_counter() - t)
+            continue
+        from skstellar.models import CNNLabelRegressor
+
+        model = CNNLabelRegressor(preset=method, n_models=args.n_models, n_keep=args.n_keep,
+                                  max_epochs=args.max_epochs, patience=args.patience, random_state=args.seed,
+                                  **overrides).fit(X_train, y_train)
+        mean, std = model.predict(X_eval, return_std=True)
+        epochs = [len(h["val_loss"]) for h in model.history_]
+        report(method, y_eval, mean, std, time.perf_counter() - t)
+        print(f"{'':<10} epochs per member {epochs}, best val loss {np.round(model.val_losses_, 4).tolist()}"
+              f"{', ' + str(overrides) if overrides else ''}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""Prediction speed and peak memory of CNNLabelRegressor.
+
+Prints spectra/s per model for n spectra x p pixels (design target on 2 cores: >= 6 000/s and
+<= 3 GB for 35 000 x 8669), for the compiled ensemble function and, for reference, Keras'
+``model.predict``. The weights are those of a one-epoch fit: speed does not depend on them.
+
+    python benchmarks/bench_predict.py                       # 35 000 x 8669, 1 model
+    python benchmarks/bench_predict.py --n 5000 --models 8   # an 8-member ensemble
+"""
+
+import argparse
+import os
+import resource
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+from skstellar.models import CNNLabelRegressor  # noqa: E402
+
+
+def peak_gb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=35_000, help="spectra to predict")
+    parser.add_argument("--pixels", type=int, default=8669)
+    parser.add_argument("--models", type=int, default=1, help="kept ensemble members")
+    parser.add_argument("--keras-predict", action="store_true", help="also time model.predict")
+    args = parser.parse_args()
+
+    rng = np.random.default_rng(0)
+    X = (1 - 0.3 * rng.random((args.n, args.pixels), dtype=np.float32)).astype(np.float32)
+    y = rng.normal(size=(args.n, 5))
+    est = CNNLabelRegressor(max_epochs=1, n_models=args.models, n_keep=args.models, random_state=0)
+    est.fit(X[:64], y[:64])
+    print(f"after fit + data ({X.nbytes / 1e9:.2f} GB of float32 spectra): peak RSS {peak_gb():.2f} GB")
+    est.predict(X[:8])  # trace the tf.function once, as any long-running service would
+    t = time.perf_counter()
+    mean = est.predict(X)
+    wall = time.perf_counter() - t
+    print(f"predict {args.n} x {args.pixels}, {args.models} member(s): {wall:.2f} s, "
+          f"{args.n * args.models / wall:,.0f} spectra/s per model, peak RSS {peak_gb():.2f} GB, "
+          f"output {mean.shape} {mean.dtype}")
+    if args.keras_predict:
+        model = est.members_[0]
+        model.predict(1 - X[:8], verbose=0)
+        t = time.perf_counter()
+        model.predict(1 - X, batch_size=4096, verbose=0)
+        wall = time.perf_counter() - t
+        print(f"keras model.predict (one model, batch 4096): {wall:.2f} s, {args.n / wall:,.0f} spectra/s, "
+              f"peak RSS {peak_gb():.2f} GB")
+
+
+if __name__ == "__main__":
+    main()
