@@ -1,0 +1,135 @@
+"""Labels, their uncertainties and the similarity flags in one table: :func:`predict_table`."""
+
+import inspect
+
+import numpy as np
+from astropy.table import Table
+from sklearn.pipeline import Pipeline
+
+from .filters import TSNESimilarityFilter
+from .spectra import SpectralSet
+
+__all__ = ["predict_table"]
+
+# Columns of the filter verdict copied into the table, by table name.
+_FLAG_COLUMNS = {
+    "training_like": "training_like",
+    "filter_score": "score",
+    "map_distance": "map_distance",
+    "map_outer": "map_outer",
+    "residual": "residual",
+    "residual_outer": "residual_outer",
+}
+
+
+def predict_table(pipeline, X):
+    """Predict with a fitted pipeline and return one row per input spectrum, none dropped.
+
+    The pipeline is run step by step; at each :class:`~skstellar.filters.TSNESimilarityFilter`
+    the spectra are judged (the filter passes them on unchanged), and the final regressor
+    predicts the labels, with their ensemble standard deviation when its ``predict``
+    accepts ``return_std`` (as ``CNNLabelRegressor`` does).
+
+    Parameters
+    ----------
+    pipeline : Pipeline or estimator
+        Fitted. Its last step is a regressor (or a filter, for flags alone); a filter may
+        sit anywhere before it, or nowhere.
+    X : SpectralSet or array-like of shape (n, n_features)
+        Spectra, as the pipeline's first step expects them.
+
+    Returns
+    -------
+    astropy.table.Table
+        In input order, ``n`` rows:
+
+        - ``id``: the SpectralSet's ``id`` metadata, else the row number;
+        - per label, its prediction and ``e_<label>`` (the ensemble std). Labels are named
+          by the regressor's ``label_names_``, else ``y0, y1, ...``. A regressor whose
+          ``predict`` has no ``return_std`` gives no ``e_`` columns;
+        - with a filter: ``training_like`` (bool; False means do not trust the labels),
+          ``filter_score`` (above 1: outer), ``map_distance``, ``map_outer``, ``residual``,
+          ``residual_outer`` (see :class:`~skstellar.filters.SimilarityMap`). With several
+          filters these columns are prefixed by the step name and ``training_like``
+          requires all of them. Without a filter there are no flag columns.
+
+    Raises
+    ------
+    ValueError
+        If a step returns a different number of spectra than it was given.
+
+    Notes
+    -----
+    All of X goes through the pipeline at once, so the filter embeds it in one joint map
+    (or in the filter's own batches). For very large surveys call it per chunk of
+    spectra and stack the tables (`astropy.table.vstack`); each chunk is then its own batch.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import BayesianRidge
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from skstellar import predict_table
+    >>> from skstellar.filters import TSNESimilarityFilter
+    >>> rng = np.random.default_rng(0)
+    >>> X = 1 + 0.01 * rng.normal(size=(60, 20))
+    >>> y = X[:, :3].sum(axis=1)
+    >>> pipe = make_pipeline(TSNESimilarityFilter(n_components=5, perplexity=5, random_state=0,
+    ...                                           tsne_params={"n_iter": 200}), BayesianRidge())
+    >>> table = predict_table(pipe.fit(X, y), np.vstack([X[:4] + 0.001, X[:1] + 0.5]))
+    >>> table.colnames
+    ['id', 'y0', 'e_y0', 'training_like', 'filter_score', 'map_distance', 'map_outer', 'residual', 'residual_outer']
+    >>> table["training_like"].tolist()
+    [True, True, True, True, False]
+    """
+    steps = [step for _, step in pipeline.steps] if isinstance(pipeline, Pipeline) else [pipeline]
+    names = [name for name, _ in pipeline.steps] if isinstance(pipeline, Pipeline) else ["filter"]
+    n = _n_spectra(X)
+    table = Table({"id": np.asarray(X.ids) if isinstance(X, SpectralSet) else np.arange(n)})
+
+    last = steps[-1]
+    regressor = None if isinstance(last, TSNESimilarityFilter) else last
+    verdicts = []
+    data = X
+    for name, step in zip(names, steps if regressor is None else steps[:-1]):
+        if step is None or (isinstance(step, str) and step == "passthrough"):
+            continue
+        if isinstance(step, TSNESimilarityFilter):
+            verdicts.append((name, step.embed(data)))
+        data = step.transform(data)
+        _check_rows(n, _n_spectra(data), f"step {name!r}")
+
+    if regressor is not None:
+        labels = getattr(regressor, "label_names_", None)
+        if "return_std" in inspect.signature(regressor.predict).parameters:
+            pred, std = regressor.predict(data, return_std=True)
+        else:
+            pred, std = regressor.predict(data), None
+        pred = np.asarray(pred).reshape(n, -1) if np.ndim(pred) == 1 else np.asarray(pred)
+        _check_rows(n, pred.shape[0], f"the regressor {type(regressor).__name__}")
+        labels = [str(label) for label in labels] if labels is not None else [f"y{j}" for j in range(pred.shape[1])]
+        std = None if std is None else np.asarray(std).reshape(pred.shape)
+        for j, label in enumerate(labels):
+            table[label] = pred[:, j]
+            if std is not None:
+                table[f"e_{label}"] = std[:, j]
+
+    for name, verdict in verdicts:
+        prefix = f"{name}_" if len(verdicts) > 1 else ""
+        for column, attribute in _FLAG_COLUMNS.items():
+            table[prefix + column] = np.asarray(getattr(verdict, attribute))
+    if len(verdicts) > 1:
+        table["training_like"] = np.logical_and.reduce([v.training_like for _, v in verdicts])
+    return table
+
+
+def _n_spectra(X):
+    return len(X) if isinstance(X, SpectralSet) else np.shape(X)[0]
+
+
+def _check_rows(expected, got, where):
+    if got != expected:
+        raise ValueError(
+            f"predict_table: {where} returned {got} spectra for {expected} given; every step must "
+            "keep every spectrum (no spectrum may be dropped from the table)."
+        )

@@ -1,0 +1,323 @@
+"""TSNESimilarityFilter and predict_table: flags, calibration, pipeline pass-through, bad input."""
+
+import joblib
+import numpy as np
+import pytest
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import BayesianRidge, Ridge
+from sklearn.pipeline import make_pipeline
+
+from skstellar import predict_table
+from skstellar.filters import SimilarityMap, TSNESimilarityFilter
+from skstellar.spectra import SpectralSet
+
+N_PIX = 240
+FAST = {"n_components": 10, "perplexity": 10, "random_state": 0,
+        "tsne_params": {"n_iter": 150, "early_exaggeration_iter": 75}}
+
+
+def _mock(rng, labels, snr=60.0):
+    """Normalised spectra: 24 Gaussian lines whose depths follow (teff, feh) like real lines do.
+
+    labels : (n, 2) in units where the training box is [-1, 1]^2.
+    """
+    pix = np.arange(N_PIX)
+    line_rng = np.random.default_rng(7)  # the same line list for every call
+    centres = line_rng.uniform(5, N_PIX - 5, size=24)
+    t_sens, f_sens = line_rng.uniform(-0.6, 0.6, size=24), line_rng.uniform(0.3, 0.8, size=24)
+    depth = 0.35 * np.exp(t_sens * labels[:, :1] + f_sens * labels[:, 1:2])  # (n, 24)
+    depth = np.clip(depth, 0, 0.95)
+    profiles = np.exp(-0.5 * ((pix - centres[:, None]) / 1.5) ** 2)  # (24, p)
+    flux = 1 - depth @ profiles
+    return flux + rng.normal(0, 1 / snr, size=flux.shape)
+
+
+@pytest.fixture(scope="module")
+def survey():
+    rng = np.random.default_rng(1)
+    train_labels = rng.uniform(-1, 1, size=(300, 2))
+    alike = _mock(rng, rng.uniform(-0.9, 0.9, size=(120, 2)))
+    hot = _mock(rng, np.column_stack([rng.uniform(3.5, 4.5, 30), rng.uniform(-1, 1, 30)]))
+    poor = _mock(rng, np.column_stack([rng.uniform(-1, 1, 30), rng.uniform(-5, -4, 30)]))
+    emission = _mock(rng, rng.uniform(-0.9, 0.9, size=(30, 2)))
+    emission += 0.6 * np.exp(-0.5 * ((np.arange(N_PIX) - rng.uniform(20, 220, size=(30, 1))) / 2.0) ** 2)
+    tilted = _mock(rng, rng.uniform(-0.9, 0.9, size=(30, 2))) * np.linspace(0.8, 1.2, N_PIX)
+    return {
+        "train": _mock(rng, train_labels).astype(np.float32),
+        "train_labels": train_labels,
+        "alike": alike, "hot": hot, "poor": poor, "emission": emission, "tilted": tilted,
+    }
+
+
+@pytest.fixture(scope="module")
+def fitted(survey):
+    return TSNESimilarityFilter(**FAST).fit(survey["train"])
+
+
+@pytest.fixture(scope="module")
+def test_set(survey):
+    kinds = ["alike", "hot", "poor", "emission", "tilted"]
+    X = np.vstack([survey[k] for k in kinds])
+    kind = np.repeat(kinds, [len(survey[k]) for k in kinds])
+    return X, kind
+
+
+@pytest.fixture(scope="module")
+def verdict(fitted, test_set):
+    return fitted.embed(test_set[0])
+
+
+def test_flags_unlike_spectra_and_keeps_alike_ones(verdict, test_set):
+    _, kind = test_set
+    outer = ~verdict.training_like
+    assert outer[kind == "alike"].mean() <= 0.05
+    for unlike in ("hot", "poor", "emission", "tilted"):
+        assert outer[kind == unlike].mean() >= 0.8, unlike
+
+
+def test_reports_which_score_flagged(verdict, test_set):
+    _, kind = test_set
+    # Unusual stars are far away in the map; broken spectra stand out by their PCA residual.
+    assert verdict.map_outer[kind == "hot"].mean() >= 0.8
+    assert verdict.map_outer[kind == "poor"].mean() >= 0.8
+    assert verdict.residual_outer[kind == "emission"].mean() >= 0.8
+    assert verdict.residual_outer[kind == "tilted"].mean() >= 0.8
+    outer = verdict.score > 1
+    np.testing.assert_array_equal(outer, verdict.map_outer | verdict.residual_outer)
+    np.testing.assert_allclose(
+        verdict.score,
+        np.maximum(verdict.map_distance / verdict.map_threshold, verdict.residual / verdict.residual_threshold),
+        rtol=1e-12,
+    )
+
+
+def test_novelty_api_is_consistent(fitted, test_set, verdict):
+    X, _ = test_set
+    pred = fitted.predict(X)
+    assert pred.dtype.kind == "i" and set(np.unique(pred)) == {-1, 1}
+    np.testing.assert_array_equal(pred == 1, verdict.training_like)
+    np.testing.assert_array_equal(fitted.score_samples(X), -verdict.score)
+    np.testing.assert_array_equal(fitted.decision_function(X), 1 - verdict.score)
+    assert fitted.offset_ == -1.0
+
+
+def test_last_map_is_cached_and_recomputed_for_other_spectra(fitted, test_set, verdict):
+    X, _ = test_set
+    assert fitted.embed(X) is verdict  # predict + score_samples on the same X: one t-SNE run
+    assert fitted.embed(X.astype(np.float32).astype(np.float64)) is not verdict  # other values
+    assert fitted.embed(X) is not verdict  # the cache holds only the last map...
+    np.testing.assert_array_equal(fitted.embed(X).score, verdict.score)  # ...and recomputing is exact
+
+
+def test_thresholds_come_from_the_training_map(fitted, survey):
+    n = len(survey["train"])
+    expected = int(np.floor(fitted.contamination * n))  # 3 of 300
+    outliers = fitted.training_outliers()
+    assert len(outliers) == expected
+    assert np.all(np.diff(fitted.training_map_.score[outliers]) <= 0)  # strangest first
+    np.testing.assert_array_equal(fitted.fit_predict(survey["train"]) == -1,
+                                  np.isin(np.arange(n), outliers))
+    table = fitted.flag_table()
+    assert len(table) == n and table["training_like"].sum() == n - expected
+    np.testing.assert_array_equal(table["training_twin"], np.arange(n))
+    assert fitted.training_embedding_.shape == (n, 2)
+    assert fitted.map_threshold_ == pytest.approx(table["map_threshold"][0])
+
+
+def test_contamination_sets_the_training_fraction(survey):
+    filt = TSNESimilarityFilter(**{**FAST, "contamination": 0.1}).fit(survey["train"])
+    assert len(filt.training_outliers()) == 30
+
+
+def test_training_outliers_finds_planted_broken_spectra(survey):
+    X = survey["train"].copy()
+    X[[5, 50, 150]] = survey["emission"][:3]
+    filt = TSNESimilarityFilter(**FAST).fit(X)
+    assert {5, 50, 150} <= set(filt.training_outliers().tolist())
+
+
+def test_spectra_of_the_training_set_are_judged_leave_one_out(fitted, survey):
+    X = survey["train"]
+    mixed = np.vstack([X[:50], survey["alike"][:10]])
+    v = fitted.embed(mixed)
+    np.testing.assert_array_equal(v.training_twin, np.r_[np.arange(50), np.full(10, -1)])
+    # their map distance is to the nearest *other* training spectrum, never ~0 to themselves
+    assert np.all(v.map_distance[:50] > 0.2 * np.median(v.map_distance[50:]))
+    np.testing.assert_array_equal(v.residual[:50], fitted.training_residual_[:50])
+
+
+def test_out_of_fold_residuals_do_not_flag_alike_spectra(fitted, survey):
+    # An in-sample residual would be biased low and flag far more than 1 % of alike spectra.
+    residual = fitted.embed(survey["alike"]).residual
+    assert np.mean(residual > fitted.residual_threshold_) <= 0.05
+    assert np.median(fitted.training_residual_) == pytest.approx(np.median(residual), rel=0.1)
+
+
+def test_input_order_does_not_change_the_verdict(fitted, test_set, verdict):
+    X, _ = test_set
+    perm = np.random.default_rng(3).permutation(len(X))
+    np.testing.assert_array_equal(fitted.embed(X[perm]).score, verdict.score[perm])
+
+
+def test_same_random_state_same_result_after_pickling(fitted, test_set, verdict, survey, tmp_path):
+    X, _ = test_set
+    refit = TSNESimilarityFilter(**FAST).fit(survey["train"])
+    np.testing.assert_array_equal(refit.embed(X).score, verdict.score)
+    joblib.dump(fitted, tmp_path / "filter.joblib")
+    loaded = joblib.load(tmp_path / "filter.joblib")
+    assert loaded._last_map.value is None  # the cached map is not pickled
+    np.testing.assert_array_equal(loaded.predict(X), fitted.predict(X))
+
+
+def test_batches_agree_with_one_joint_map(survey, fitted, test_set, verdict):
+    X, kind = test_set
+    batched = TSNESimilarityFilter(**{**FAST, "batch_size": 90, "training_subsample": 200}).fit(survey["train"])
+    v = batched.embed(X)
+    assert set(np.unique(v.batch)) == {0, 1, 2}
+    assert v.training_embedding.shape == (3, 200, 2) and len(v.training_index) == 200
+    agree = np.mean(v.training_like == verdict.training_like)
+    assert agree >= 0.9
+    assert (~v.training_like)[kind == "hot"].mean() >= 0.8
+
+
+def test_absolute_thresholds_and_map_only(fitted, survey, test_set):
+    X, kind = test_set
+    lenient = TSNESimilarityFilter(**{**FAST, "map_threshold": 1e6, "residual_threshold": 1e6}).fit(survey["train"])
+    v = lenient.embed(X)
+    assert v.training_like.all()
+    np.testing.assert_array_equal(v.map_threshold, 1e6)
+    map_only = TSNESimilarityFilter(**{**FAST, "residual_threshold": None}).fit(survey["train"])
+    v = map_only.embed(X)
+    assert np.isnan(v.residual).all() and not v.residual_outer.any()
+    assert map_only.training_residual_ is None
+    # the thesis filter alone misses most broken spectra that the residual catches
+    assert (~v.training_like)[kind == "hot"].mean() >= 0.8
+
+
+def test_transform_passes_spectra_through_unchanged(fitted, survey, test_set):
+    X, _ = test_set
+    X32 = X.astype(np.float32)
+    out = fitted.transform(X32)
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, X32)
+    assert fitted.get_feature_names_out().shape == (N_PIX,)
+    pipe = make_pipeline(TSNESimilarityFilter(**FAST), Ridge(alpha=1e-3)).fit(survey["train"], survey["train_labels"])
+    alone = Ridge(alpha=1e-3).fit(survey["train"], survey["train_labels"])
+    np.testing.assert_allclose(pipe.predict(X), alone.predict(X), rtol=1e-5)
+
+
+def test_tables_and_results_are_shared_read_only(verdict):
+    assert isinstance(verdict, SimilarityMap)
+    with pytest.raises(ValueError, match="read-only"):
+        verdict.score[0] = 0.0
+    table = verdict.to_table()
+    assert table.colnames[-1] == "training_like" and len(table) == len(verdict.score)
+
+
+# -- bad input -------------------------------------------------------------------------------
+def test_predict_before_fit():
+    with pytest.raises(NotFittedError):
+        TSNESimilarityFilter().predict(np.ones((3, 4)))
+
+
+def test_wrong_number_of_pixels(fitted):
+    with pytest.raises(ValueError, match=f"X has 10 features, but TSNESimilarityFilter is expecting {N_PIX}"):
+        fitted.predict(np.ones((3, 10)))
+
+
+@pytest.mark.parametrize("bad, word", [(np.nan, "NaN"), (np.inf, "inf")])
+def test_non_finite_values_name_the_spectrum(fitted, survey, bad, word):
+    X = survey["alike"][:5].copy()
+    X[3, 17] = bad
+    with pytest.raises(ValueError, match=rf"spectrum 3 \(row 3\) has a non-finite value \({word}\) at pixel 17"):
+        fitted.predict(X)
+    with pytest.raises(ValueError, match=r"spectrum 3 \(row 3\)"):
+        TSNESimilarityFilter(**FAST).fit(X)
+
+
+def test_non_finite_values_name_the_star_of_a_spectral_set(fitted, survey):
+    flux = survey["alike"][:4].copy()
+    flux[2, 5] = np.nan
+    s = SpectralSet.from_arrays({"HR10": (np.arange(N_PIX, dtype=float) + 5000, flux)},
+                                meta={"id": ["a", "b", "c", "d"]})
+    with pytest.raises(ValueError, match=r"star 2 \(id 'c'\) has a non-finite value \(NaN\) at pixel 5"):
+        fitted.transform(s)
+
+
+def test_too_few_spectra_for_the_perplexity(survey):
+    with pytest.raises(ValueError, match=r"at least 91 training spectra for perplexity=30.*got 50"):
+        TSNESimilarityFilter().fit(survey["train"][:50])
+    with pytest.raises(ValueError, match="training_subsample=20 is too small"):
+        TSNESimilarityFilter(perplexity=10, training_subsample=20).fit(survey["train"][:100])
+
+
+def test_reserved_tsne_params(survey):
+    with pytest.raises(ValueError, match=r"tsne_params may not set \['perplexity'\]"):
+        TSNESimilarityFilter(tsne_params={"perplexity": 5}).fit(survey["train"])
+
+
+# -- predict_table -----------------------------------------------------------------------------
+class _EnsembleRidge(Ridge):
+    """A small regressor with the CNNLabelRegressor interface: label_names_, predict(return_std=)."""
+
+    def fit(self, X, y):
+        super().fit(X, y)
+        self.label_names_ = np.array(["teff", "feh"])
+        return self
+
+    def predict(self, X, return_std=False):
+        y = super().predict(X)
+        return (y, np.full_like(y, 0.1) + np.abs(y) * 0.01) if return_std else y
+
+
+def test_predict_table_keeps_every_spectrum_in_order(survey, test_set):
+    X, kind = test_set
+    pipe = make_pipeline(TSNESimilarityFilter(**FAST), _EnsembleRidge(alpha=1e-3))
+    pipe.fit(survey["train"], survey["train_labels"])
+    ids = np.array([f"star{i:03d}" for i in range(len(X))])
+    s = SpectralSet.from_arrays({"HR10": (np.arange(N_PIX, dtype=float) + 5000, X)}, meta={"id": ids})
+    table = predict_table(pipe, s)
+    assert table.colnames == ["id", "teff", "e_teff", "feh", "e_feh", "training_like", "filter_score",
+                              "map_distance", "map_outer", "residual", "residual_outer"]
+    assert len(table) == len(X)
+    np.testing.assert_array_equal(table["id"], ids)
+    y, std = pipe.predict(s, return_std=True)  # float32, as the SpectralSet holds them
+    np.testing.assert_array_equal(table["teff"], y[:, 0])
+    np.testing.assert_array_equal(table["e_feh"], std[:, 1])
+    np.testing.assert_array_equal(table["training_like"], pipe[0].predict(X) == 1)
+    assert table["training_like"][kind == "hot"].mean() <= 0.2
+    # labels of outer spectra are reported, flagged, not dropped
+    assert np.isfinite(table["teff"][kind == "hot"]).all()
+
+
+def test_predict_table_without_filter_or_std(survey):
+    X = survey["alike"][:7]
+    table = predict_table(make_pipeline(Ridge()).fit(survey["train"], survey["train_labels"]), X)
+    assert table.colnames == ["id", "y0", "y1"]
+    np.testing.assert_array_equal(table["id"], np.arange(7))
+    single = predict_table(BayesianRidge().fit(survey["train"], survey["train_labels"][:, 0]), X)
+    assert single.colnames == ["id", "y0", "e_y0"]
+
+
+def test_predict_table_with_two_filters_and_filter_only(survey):
+    X = np.vstack([survey["alike"][:10], survey["hot"][:5]])
+    pipe = make_pipeline(TSNESimilarityFilter(**FAST), TSNESimilarityFilter(**{**FAST, "residual_threshold": None}),
+                         Ridge()).fit(survey["train"], survey["train_labels"])
+    table = predict_table(pipe, X)
+    first, second = (f"tsnesimilarityfilter-{i}_training_like" for i in (1, 2))
+    np.testing.assert_array_equal(table["training_like"], table[first] & table[second])
+    flags = predict_table(pipe[0], X)
+    assert flags.colnames[:2] == ["id", "training_like"] and len(flags) == 15
+
+
+def test_predict_table_with_the_cnn_ensemble(survey):
+    pytest.importorskip("tensorflow")
+    from skstellar.models import CNNLabelRegressor
+
+    cnn = CNNLabelRegressor(**CNNLabelRegressor._get_test_params(), label_names=["teff", "feh"])
+    pipe = make_pipeline(TSNESimilarityFilter(**FAST), cnn).fit(survey["train"], survey["train_labels"])
+    X = np.vstack([survey["alike"][:6], survey["hot"][:4]])
+    table = predict_table(pipe, X)
+    assert table.colnames[:5] == ["id", "teff", "e_teff", "feh", "e_feh"]
+    assert len(table) == 10 and (table["e_teff"] >= 0).all()
+    assert table["training_like"][6:].sum() == 0
