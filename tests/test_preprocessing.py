@@ -404,6 +404,14 @@ def test_giraffe_chain_gives_8668_named_pixels():
     assert abs(st.wavelength_[k] - 5455.3) <= 0.03
 
 
+def test_giraffe_grid_is_covered_from_minus_175_to_plus_1017_kms():
+    # HR21 starts at 8475 A natively (8479.95 A needed); HR10 ends at 5619 A (5600.03 needed)
+    pre = giraffe_preprocessor()
+    assert pre.fit_transform(make_giraffe(2, rv=[-175.0, 1000.0])).shape == (2, 8668)
+    with pytest.raises(ValueError, match=r"star 0 \(id 'star0'\) covers 8479.982-.*'HR21'.*missing 8479.950-8479.982 A"):
+        pre.transform(make_giraffe(1, rv=-177.0))
+
+
 def test_stitcher_order_subset_and_errors():
     s = make_giraffe(2, rv=0.0)
     reb = Rebinner(step=GIRAFFE_STEPS, ranges=GIRAFFE_RANGES).fit(s)

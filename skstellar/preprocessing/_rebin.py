@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from ..utils._sklearn import Interval, StrOptions, _fit_context, check_is_fitted
-from ._grid import locate, outer_edges, pixel_edges, row_chunks, wavelength_names
+from ._grid import locate, outer_edges, pixel_edges, row_chunks, take_rows, wavelength_names
 from ._input import as_output, as_spectral_set, rebuild
 
 __all__ = ["Rebinner"]
@@ -74,7 +74,9 @@ class Rebinner(TransformerMixin, BaseEstimator):
     -----
     A NaN or inf flux inside the grid raises (clean the spectra with
     :class:`SpectrumCleaner` first). Agrees with specutils' ``FluxConservingResampler``
-    to better than 1e-6 relative, some 10^4 times faster.
+    to 1e-7 relative in flux and error (float32 rounding); a single 5600-pixel
+    spectrum takes about 1 ms here against 0.2-0.8 s with specutils, which also
+    loops over spectra in Python.
 
     Examples
     --------
@@ -312,15 +314,15 @@ def _rebin(wavelength, flux, error, new_edges):
         # Cumulative integral at the input edges; between edges it grows linearly
         # with slope f_j, which gives its value at every output edge.
         cum = _cumulative(f * dx)
-        at = _take(cum, j) + (new_edges - _take(edges, j)) * _take(f, j)
+        at = take_rows(cum, j) + (new_edges - take_rows(edges, j)) * take_rows(f, j)
         out[rows] = np.diff(at, axis=1) / width
         if error is not None:
             s = error[rows].astype(np.float64)
             q = _cumulative((s * dx) ** 2)
             ja, jb = j[..., :-1], j[..., 1:]
-            sa, sb = _take(s, ja), _take(s, jb)
-            inner = _take(q, jb) - _take(q, ja + 1)
-            split = ((_take(edges, ja + 1) - a) * sa) ** 2 + inner + ((b - _take(edges, jb)) * sb) ** 2
+            sa, sb = take_rows(s, ja), take_rows(s, jb)
+            inner = take_rows(q, jb) - take_rows(q, ja + 1)
+            split = ((take_rows(edges, ja + 1) - a) * sa) ** 2 + inner + ((b - take_rows(edges, jb)) * sb) ** 2
             var = np.where(ja == jb, (width * sa) ** 2, split)
             err_out[rows] = np.sqrt(np.maximum(var, 0.0)) / width
     return out, err_out
@@ -331,10 +333,3 @@ def _cumulative(values):
     cum = np.zeros((values.shape[0], values.shape[1] + 1))
     np.cumsum(values, axis=1, out=cum[:, 1:])
     return cum
-
-
-def _take(arr, j):
-    """``arr[i, j[i, k]]`` row-wise (``j`` 2-D) or ``arr[..., j]`` (``j`` 1-D)."""
-    if j.ndim == 1:
-        return arr[..., j]
-    return np.take_along_axis(arr, j, axis=-1)

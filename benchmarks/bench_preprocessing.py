@@ -1,0 +1,103 @@
+"""Throughput and peak memory of the GIRAFFE preprocessing chain (clean -> RV -> rebin -> stitch).
+
+Input: HR10 (5339-5619 A) and HR21 (8475-8982 A) at the native 0.05 A sampling, float32,
+with noise, a few absorption lines, cosmic-ray spikes, NaN and zero pixels, and radial
+velocities within +-150 km/s (the range the GIRAFFE grid allows on native grids).
+
+Prints stars/s per stage and for the whole chain, and the peak memory the chain
+allocates (tracemalloc, in a separate run) against the size of the input flux.
+
+    python benchmarks/bench_preprocessing.py --n-stars 10000
+    python benchmarks/bench_preprocessing.py --n-stars 10000 --chunk 1000
+"""
+
+import argparse
+import resource
+import time
+import tracemalloc
+
+import numpy as np
+
+from skstellar.preprocessing import giraffe_preprocessor
+from skstellar.spectra import SpectralSet
+
+C_KMS = 299_792.458
+NATIVE = {"HR10": (5339.0, 5619.0), "HR21": (8475.0, 8982.0)}
+LINES = {"HR10": [5380.3, 5455.6, 5528.4], "HR21": [8498.0, 8542.1, 8662.1]}
+
+
+def make_input(n, seed):
+    rng = np.random.default_rng(seed)
+    rv = np.clip(rng.normal(0.0, 40.0, n), -150.0, 150.0)
+    setups = {}
+    for setup, (lo, hi) in NATIVE.items():
+        wave = lo + 0.05 * np.arange(int(round((hi - lo) / 0.05)) + 1)
+        flux = rng.standard_normal((n, wave.size), dtype=np.float32)
+        flux *= 0.01
+        flux += 1.0
+        for centre in LINES[setup]:  # lines at the Doppler-shifted positions
+            k = np.searchsorted(wave, centre)
+            cols = slice(k - 20, k + 20)
+            obs = centre * (1 + rv[:, None] / C_KMS)
+            flux[:, cols] -= (0.4 * np.exp(-0.5 * ((wave[cols] - obs) / 0.12) ** 2)).astype(np.float32)
+        hit = rng.integers(0, wave.size, (n, 3))  # cosmic rays, a zero and a NaN per star
+        rows = np.arange(n)[:, None]
+        flux[rows, hit] += 0.5
+        flux[np.arange(n), rng.integers(0, wave.size, n)] = 0.0
+        flux[np.arange(n), rng.integers(0, wave.size, n)] = np.nan
+        setups[setup] = (wave, flux)
+    return SpectralSet.from_arrays(setups, meta={"rv": rv})
+
+
+def run_chain(pipe, s, chunk):
+    """Transform with the fitted chain; per-stage seconds (whole batch) or total (chunked)."""
+    if chunk:
+        t0 = time.perf_counter()
+        parts = [pipe.transform(s[i : i + chunk]) for i in range(0, len(s), chunk)]
+        out = np.concatenate(parts)
+        return out, {"total (chunked)": time.perf_counter() - t0}
+    times = {}
+    X = s
+    for name, step in pipe.steps:
+        t0 = time.perf_counter()
+        X = step.transform(X)
+        times[name] = time.perf_counter() - t0
+    return X, times
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n-stars", type=int, default=10_000)
+    parser.add_argument("--chunk", type=int, default=0, help="stars per transform call (0: all at once)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    s = make_input(args.n_stars, args.seed)
+    input_bytes = sum(s.flux(k).nbytes for k in s.setups)
+    print(f"input: {len(s)} stars, {s.shape[1]} pixels "
+          f"({', '.join(f'{k} {s.n_pixels(k)}' for k in s.setups)}), {input_bytes / 2**20:.0f} MiB float32")
+
+    pipe = giraffe_preprocessor().fit(s[: min(len(s), 500)])
+
+    out, times = run_chain(pipe, s, args.chunk)
+    total = sum(times.values())
+    for name, sec in times.items():
+        print(f"  {name:16s} {sec:7.3f} s  {len(s) / sec:10.0f} stars/s")
+    if len(times) > 1:
+        print(f"  {'total':16s} {total:7.3f} s  {len(s) / total:10.0f} stars/s")
+    print(f"output: {out.shape} {out.dtype}, all finite: {bool(np.isfinite(out).all())}")
+
+    del out
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    base = tracemalloc.get_traced_memory()[0]
+    out, _ = run_chain(pipe, s, args.chunk)
+    peak = tracemalloc.get_traced_memory()[1] - base
+    tracemalloc.stop()
+    print(f"peak memory allocated by the chain (tracemalloc, input excluded): {peak / 2**20:.0f} MiB "
+          f"= {peak / input_bytes:.2f} x input; with the input held: {(peak + input_bytes) / input_bytes:.2f} x")
+    print(f"process max RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
