@@ -474,6 +474,33 @@ def test_fits_flux_and_error_lengths_differ(tmp_path):
         read_fits_spectra(path, "x", error_hdu="err")
 
 
+def test_fits_wavelength_hdu(tmp_path):
+    wave = np.geomspace(5000.0, 5100.0, 10)
+
+    def write(name, w):
+        path = tmp_path / name
+        fits.HDUList([fits.PrimaryHDU(np.arange(10.0)),
+                      fits.ImageHDU(np.asarray(w, dtype=">f8"), name="wave")]).writeto(path)
+        return path
+
+    s = read_fits_spectra(write("ok.fits", wave), "x", wavelength_hdu="wave")
+    assert_array_equal(s.wavelength("x"), wave)  # no CRVAL1 needed
+    with pytest.raises(ValueError, match=r"short\.fits: wavelength HDU 'wave' has 9 pixels but "
+                                         r"flux HDU 0 has 10"):
+        read_fits_spectra(write("short.fits", wave[:9]), "x", wavelength_hdu="wave")
+    bad = wave.copy()
+    bad[4] = np.nan
+    with pytest.raises(ValueError, match=r"nan\.fits: wavelength HDU 'wave': wavelength is not "
+                                         r"finite \(nan\) at pixel 4"):
+        read_fits_spectra(write("nan.fits", bad), "x", wavelength_hdu="wave")
+    bad[4] = np.inf
+    with pytest.raises(ValueError, match=r"not finite \(inf\) at pixel 4"):
+        read_fits_spectra(write("inf.fits", bad), "x", wavelength_hdu="wave")
+    with pytest.raises(ValueError, match=r"down\.fits: wavelength HDU 'wave': wavelength is not "
+                                         r"strictly increasing at pixel 1"):
+        read_fits_spectra(write("down.fits", wave[::-1]), "x", wavelength_hdu="wave")
+
+
 def test_fits_not_a_spectrum(tmp_path, galah_dir):
     table = tmp_path / "table.fits"
     fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU(Table({"a": [1, 2]}))]).writeto(table)
@@ -481,6 +508,9 @@ def test_fits_not_a_spectrum(tmp_path, galah_dir):
         read_fits_spectra(table, "x")
     with pytest.raises(ValueError, match=r"table\.fits: HDU 1 is not a 1-D spectrum"):
         read_fits_spectra(table, "x", hdu=1)
+    empty = write_1d(tmp_path / "empty.fits", np.ones(0), CRVAL1=5000.0, CDELT1=1.0)
+    with pytest.raises(ValueError, match=r"empty\.fits: HDU 0 holds no data"):
+        read_fits_spectra(empty, "x")
     image = write_1d(tmp_path / "image.fits", np.ones((3, 5)), CRVAL1=5000.0, CDELT1=1.0)
     with pytest.raises(ValueError, match=r"image\.fits: HDU 0 is not a 1-D spectrum"):
         read_fits_spectra(image, "x")

@@ -18,6 +18,7 @@ from ._fitsfile import (
     reading,
     spectrum_data,
     wavelength_axis,
+    wavelength_data,
 )
 from ._stack import FileSpectrum, index_by_id, read_all, stack_setup
 
@@ -33,6 +34,7 @@ def read_fits_spectra(
     hdu=0,
     error_hdu=None,
     error_type="sigma",
+    wavelength_hdu=None,
     ids=None,
     id_keyword=None,
     meta_keywords=None,
@@ -43,6 +45,8 @@ def read_fits_spectra(
     The wavelength comes from the flux HDU's header: ``CRVAL1``, ``CD1_1`` (or ``CDELT1``)
     and ``CRPIX1``, in the unit ``CUNIT1`` (Angstrom when absent). Log-linear axes are
     decoded too: IRAF ``DC-FLAG = 1`` (``log10`` wavelength) and ``CTYPE1 = 'WAVE-LOG'``.
+    Files that store the wavelength of each pixel instead name its HDU in
+    ``wavelength_hdu``.
 
     Parameters
     ----------
@@ -59,6 +63,9 @@ def read_fits_spectra(
         (GALAH's ``relative_error``: error = relative error × \\|flux\\|), the variance or the
         inverse variance. An inverse variance of 0 gives an error of ``inf``, a negative
         variance or inverse variance ``NaN``, so bad pixels stay visible.
+    wavelength_hdu : int, str or None, default=None
+        An HDU holding the wavelength (Angstrom) of every pixel, used instead of the
+        header's axis; it must match the flux in length, be finite and strictly increase.
     ids : sequence of str, optional
         The star id of each file, in the order of ``paths``.
     id_keyword : str, optional
@@ -85,7 +92,8 @@ def read_fits_spectra(
         A path does not exist.
     ValueError
         Naming the file: not a FITS file, an HDU or header keyword missing, a wavelength
-        axis that is not linear, finite and increasing, flux and error of different lengths,
+        axis that is not linear, finite and increasing, flux and error (or wavelength) of
+        different lengths,
         two files of the same star id, or files with different pixel counts.
 
     See Also
@@ -135,8 +143,8 @@ def read_fits_spectra(
         if len(ids) != len(files):
             raise ValueError(f"ids has {len(ids)} entries but {len(files)} files were given.")
     args = [
-        (path, setup, hdu, error_hdu, error_type, None if ids is None else ids[k], id_keyword,
-         meta_keywords)
+        (path, setup, hdu, error_hdu, error_type, wavelength_hdu,
+         None if ids is None else ids[k], id_keyword, meta_keywords)
         for k, path in enumerate(files)
     ]
     spectra = read_all(_read_file, args, n_jobs)
@@ -148,13 +156,19 @@ def read_fits_spectra(
     return SpectralSet.from_arrays({setup: stack_setup(setup, spectra)}, meta=meta)
 
 
-def _read_file(path: Path, setup, hdu, error_hdu, error_type, star_id, id_keyword, keywords):
+def _read_file(
+    path: Path, setup, hdu, error_hdu, error_type, wavelength_hdu, star_id, id_keyword, keywords
+):
     with open_fits(path) as hdul:
         flux_hdu = get_hdu(hdul, hdu, path)
         with reading(path):
             header, primary = flux_hdu.header, hdul[0].header
         flux = spectrum_data(flux_hdu, path, hdu)
-        wave = wavelength_axis(header, flux.size, path, hdu)
+        if wavelength_hdu is None:
+            wave = wavelength_axis(header, flux.size, path, hdu)
+        else:
+            wave_hdu = get_hdu(hdul, wavelength_hdu, path)
+            wave = wavelength_data(wave_hdu, path, wavelength_hdu, hdu, flux.size)
         error = None
         if error_hdu is not None:
             err_hdu = get_hdu(hdul, error_hdu, path)

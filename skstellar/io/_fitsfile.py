@@ -111,11 +111,33 @@ def get_hdu(hdul: fits.HDUList, hdu, path: Path, *, expected_index=None):
     raise ValueError(f"{path}: has no HDU {hdu!r}; its HDUs are {names}.")
 
 
-def spectrum_data(h, path: Path, hdu) -> np.ndarray:
-    """The 1-D data of image HDU ``h`` (asked for as ``hdu``) as native float32."""
+def wavelength_data(h, path: Path, hdu, flux_hdu, n_pixels: int) -> np.ndarray:
+    """A wavelength array stored in an HDU (Angstrom), checked against the flux."""
+    wave = spectrum_data(h, path, hdu, dtype=np.float64)
+    where = f"{path}: wavelength HDU {hdu!r}"
+    if wave.size != n_pixels:
+        raise ValueError(
+            f"{where} has {wave.size} pixels but flux HDU {flux_hdu!r} has {n_pixels}."
+        )
+    bad = ~np.isfinite(wave)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(f"{where}: wavelength is not finite ({wave[i]}) at pixel {i}.")
+    steps = np.diff(wave)
+    if (steps <= 0).any():
+        i = int(np.argmax(steps <= 0))
+        raise ValueError(
+            f"{where}: wavelength is not strictly increasing at pixel {i + 1} "
+            f"({wave[i]!r} followed by {wave[i + 1]!r})."
+        )
+    return wave
+
+
+def spectrum_data(h, path: Path, hdu, dtype=np.float32) -> np.ndarray:
+    """The 1-D data of image HDU ``h`` (asked for as ``hdu``) as native ``dtype``."""
     with reading(path):
         data = h.data
-    if data is None:
+    if data is None or np.size(data) == 0:
         raise ValueError(f"{path}: HDU {hdu!r} holds no data.")
     data = np.asarray(data)
     if data.ndim != 1:
@@ -126,7 +148,7 @@ def spectrum_data(h, path: Path, hdu) -> np.ndarray:
             f"dtype {h.data.dtype})."
         )
     # FITS is big-endian; astype makes native float32 (a copy, so the file can close).
-    return data.astype(np.float32)
+    return data.astype(dtype)
 
 
 def header_keyword(header, keyword, path: Path, hdu, *, fallback=None):
