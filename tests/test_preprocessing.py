@@ -496,3 +496,15 @@ def test_chain_in_pipeline_with_cross_val_score(rng):
     pipe = Pipeline([*giraffe_preprocessor().steps, ("ridge", Ridge(alpha=1.0))])
     scores = cross_val_score(pipe, s, y, cv=KFold(4, shuffle=True, random_state=0))
     assert scores.min() > 0.9
+
+
+@pytest.mark.parametrize("p", [1, 2, 3, 4, 101, 400])
+def test_cleaner_masked_median_equals_numpy_median_of_valid_pixels(p, rng):
+    from skstellar.preprocessing._clean import _low_half, _masked_median
+
+    x = rng.normal(size=(40, p)).astype(np.float32)
+    valid = rng.random((40, p)) < rng.uniform(0, 1, (40, 1))  # from none to all valid
+    m = p - valid.sum(axis=1)
+    got = _masked_median(np.where(valid, x, np.inf), m, _low_half(~valid, m))
+    ref = np.array([np.median(r[v]) if v.any() else np.nan for r, v in zip(x, valid)])
+    np.testing.assert_allclose(got, ref, atol=1e-7)

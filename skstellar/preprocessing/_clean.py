@@ -167,57 +167,69 @@ def _clean(flux, error, sigma):
     empty = np.zeros(n, dtype=bool)
     for rows in row_chunks(n, p):
         f = flux[rows]
-        valid = np.isfinite(f)
-        valid &= f != 0
-        k = np.count_nonzero(valid, axis=1)
-        empty[rows] = k == 0
-        med = _masked_median(f, valid, k)
-        dev = np.abs(f - med[:, None])
-        scale = _MAD_TO_SIGMA * _masked_median(dev, valid, k)
-        degenerate = (scale == 0) & (k > 0)
+        invalid = ~np.isfinite(f)
+        invalid |= f == 0
+        m = np.count_nonzero(invalid, axis=1)
+        empty[rows] = m == p
+        low = _low_half(invalid, m)
+        work = np.where(invalid, np.float32(np.inf), f)
+        med = _masked_median(work, m, low).astype(f.dtype)
+        diff = f - med[:, None]
+        np.abs(diff, out=work)  # the median's work buffer is free again
+        np.copyto(work, np.inf, where=invalid)
+        scale = _MAD_TO_SIGMA * _masked_median(work, m, low)
+        degenerate = (scale == 0) & (m < p)
         if degenerate.any():
-            d = np.where(valid[degenerate], dev[degenerate], 0)
-            scale[degenerate] = _MEAN_AD_TO_SIGMA * d.sum(axis=1) / k[degenerate]
+            dev = np.where(invalid[degenerate], 0, np.abs(diff[degenerate]))
+            scale[degenerate] = _MEAN_AD_TO_SIGMA * dev.sum(axis=1) / (p - m[degenerate])
             scale[degenerate & (scale == 0)] = np.inf
-        bad = ~valid
-        bad |= dev > (sigma * scale)[:, None]
-        bad &= ~valid | (f > med[:, None])  # spikes only above the median
+        bad = diff > (sigma * scale)[:, None].astype(f.dtype)  # spikes: above the median only
+        bad |= invalid
         counts[rows] = np.count_nonzero(bad, axis=1)
-        np.copyto(out[rows], np.where(bad, med[:, None].astype(flux.dtype), f))
+        o = out[rows]
+        np.copyto(o, f)
+        np.copyto(o, np.broadcast_to(med[:, None], o.shape), where=bad)
         if error is not None:
-            np.copyto(err_out[rows], np.where(bad, scale[:, None].astype(error.dtype), error[rows]))
+            e = err_out[rows]
+            np.copyto(e, error[rows])
+            np.copyto(e, np.broadcast_to(scale[:, None].astype(e.dtype), e.shape), where=bad)
     return out, err_out, counts, empty
 
 
-def _masked_median(x, valid, k):
-    """Median of each row over its ``valid`` pixels (``k`` of them); NaN if none.
+def _low_half(invalid, m):
+    """(rows, cols) of the first ``m // 2`` invalid pixels of every row."""
+    if not m.any():
+        return None
+    rows, cols = np.nonzero(invalid)
+    start = np.concatenate([[0], np.cumsum(m)[:-1]])
+    rank = np.arange(rows.size) - start[rows]  # np.nonzero goes row by row
+    low = rank < (m // 2)[rows]
+    return rows[low], cols[low]
 
-    One ``np.partition`` for all rows, damaged or not (4x faster than ``np.median``,
-    which also scans for NaN, and than sorting): of the ``m = p - k`` invalid pixels of
-    a row, ``m // 2`` become -inf and the rest +inf, which puts the middle of the valid
-    values at positions ``m // 2 + (k - 1) // 2`` and ``m // 2 + k // 2``; for every
-    ``m`` these are among the two middle positions of the row, so partitioning at
-    those two settles every row.
+
+def _masked_median(work, m, low):
+    """Median of each row over its valid pixels; NaN for rows without any.
+
+    ``work`` holds the values with every invalid pixel (``m`` per row) at +inf and is
+    overwritten. One ``np.partition`` settles all rows, damaged or not (4x faster than
+    ``np.median``, which also scans for NaN, and than sorting): with the first
+    ``m // 2`` invalid pixels (``low``) moved to -inf, the middle of the ``k = p - m``
+    valid values sits at positions ``m // 2 + (k - 1) // 2`` and ``m // 2 + k // 2``,
+    which for every ``m`` are among the row's two middle positions.
     """
-    n, p = x.shape
+    n, p = work.shape
+    k = p - m
     if p < 3:
-        xs = np.sort(np.where(valid, x, np.inf), axis=1)
+        work.sort(axis=1)
         lo, hi = (k - 1) // 2, k // 2
     else:
-        xs = np.where(valid, x, np.inf)
-        m = p - k
-        if m.any():
-            rows, cols = np.nonzero(~valid)
-            # rank of each invalid pixel within its row (np.nonzero goes row by row)
-            start = np.concatenate([[0], np.cumsum(m)[:-1]])
-            rank = np.arange(rows.size) - start[rows]
-            low = rank < (m // 2)[rows]
-            xs[rows[low], cols[low]] = -np.inf
-        xs.partition(_kth(p), axis=1)
+        if low is not None:
+            work[low] = -np.inf
+        work.partition(_kth(p), axis=1)
         lo, hi = m // 2 + (k - 1) // 2, m // 2 + k // 2
     r = np.arange(n)
     with np.errstate(invalid="ignore"):  # rows without valid pixels: -inf + inf
-        med = 0.5 * (xs[r, np.maximum(lo, 0)].astype(np.float64) + xs[r, hi])
+        med = 0.5 * (work[r, np.maximum(lo, 0)].astype(np.float64) + work[r, hi])
     med[k == 0] = np.nan
     return med
 
