@@ -86,7 +86,8 @@ LOG_PG_SUN = 5.0  # gas pressure of the layer, dyn/cm^2
 LOG_DONORS = -4.3  # electron donors (Na, Mg, Al, Si, Ca, Fe ...) per H at solar metallicity
 DONOR_CHI = 7.0  # their representative ionisation energy, eV
 LOG_HBF = 11.4  # hydrogen n=3 bound-free opacity relative to H-
-LOG_LINE_SCALE = 13.25  # line/continuum opacity scale
+KAPPA_SLOPE = 1.0  # continuum opacity ~ lambda^1
+LOG_LINE_SCALE = 13.34  # line/continuum opacity scale
 LOG_GAMMA6 = -3.2  # van der Waals half width (A) of a line with Delta r^2 = 1 at solar pressure
 LOG_GAMMA_STARK = -0.8  # Stark half width (A) of H alpha at solar electron pressure
 GAMMA_RAD = 2.0e-4  # radiative half width, A
@@ -129,10 +130,19 @@ class Atmosphere:
         f1 = 1.0 / (1.0 + r1 * (1.0 + r2))
         return f1 if ion == 1 else f1 * r1
 
+    @property
+    def inv_dmax_b(self):
+        """1 / b of Dmax = b / (1 + b), b = DMAX_B (T_sun / T) (5500 A / lambda)^2, at 5500 A."""
+        return self.T / (DMAX_B * _SUN_T)
+
     def dmax(self, wavelength):
-        """Depth of a fully saturated line (Milne-Eddington), shape (n, len(wavelength))."""
-        b = DMAX_B * (_SUN_T / self.T)[:, None] * (5500.0 / np.asarray(wavelength))[None, :] ** 2
-        return b / (1.0 + b)
+        """Depth of a fully saturated line (Milne-Eddington), shape (n, len(wavelength)).
+
+        b is the source-function gradient in units of its surface value: it falls
+        towards the red and in hotter stars, so lines there saturate shallower.
+        """
+        inv_b = np.multiply.outer(self.inv_dmax_b, (np.asarray(wavelength) / 5500.0) ** 2)
+        return 1.0 / (1.0 + inv_b)
 
 
 def _saha_ratio(T, chi, u_low, u_high):
@@ -175,53 +185,70 @@ def damping_shape(lines):
     return np.maximum(dr2, 1.0) ** 0.4 * (lines.wave / 6000.0) ** 2
 
 
-def line_opacity(atm, lines, abund_by_line, vmic):
+def line_opacity(atm, lines, abund, elements, vmic, wing_idx=None):
     """Intrinsic line-centre opacity ratio, Doppler width and damping width.
+
+    Everything that depends on the element only is computed per star and
+    (element, stage) group, then gathered to the lines: the (star, line) work is a
+    few float32 operations.
 
     Parameters
     ----------
     atm : Atmosphere of n stars
     lines : LineList of L lines
-    abund_by_line : ndarray (n, L)
-        A(X) of the line's element for each star.
+    abund : ndarray (n, len(elements))
+        A(X) of each element for each star.
+    elements : sequence of str
+        The elements of ``abund``'s columns (they must cover ``lines.element``).
     vmic : ndarray (n,)
         Microturbulence, km/s.
+    wing_idx : int array or None
+        Lines for which to compute the damping width (default: all).
 
     Returns
     -------
-    log_x : ndarray (n, L), log10 of the line-centre opacity over the continuum opacity
-    doppler : ndarray (n, L), Doppler width lambda/c sqrt(2kT/m + vmic^2), Angstrom
-    gamma : ndarray (n, L), Lorentzian half width at half maximum, Angstrom
+    log_x : ndarray (n, L) float32, log10 of line-centre opacity / continuum opacity
+    doppler : ndarray (n, L) float32, Doppler width lambda/c sqrt(2kT/m + vmic^2), A
+    gamma : ndarray (n, len(wing_idx)), Lorentzian half width at half maximum, A
     """
-    n = atm.T.size
-    L = lines.wave.size
-    log_frac = np.empty((n, L))
-    log_u = np.empty(L)
-    for el in np.unique(lines.element):
-        for ion in (1, 2):
-            m = (lines.element == el) & (lines.ion == ion)
-            if m.any():
-                log_frac[:, m] = np.log10(np.maximum(atm.stage_fraction(el, ion), 1e-300))[:, None]
-                log_u[m] = np.log10(ATOMS[el][2 + ion])
-    mass = np.array([ATOMS[e][0] for e in lines.element])
-    v2 = AMU_KMS2 * atm.T[:, None] / mass[None, :] + np.asarray(vmic, dtype=np.float64)[:, None] ** 2
-    doppler = lines.wave[None, :] / C_KMS * np.sqrt(v2)
-    log_x = (
-        LOG_LINE_SCALE
-        + lines.loggf[None, :]
-        + (abund_by_line - 12.0)
-        + log_frac
-        - log_u[None, :]
-        - atm.theta[:, None] * lines.chi[None, :]
-        + 2.0 * np.log10(lines.wave / 6000.0)[None, :]
-        - atm.log_kappa[:, None]
-        - np.log10(doppler)
+    elements = list(elements)
+    pairs = sorted(set(zip(lines.element.tolist(), lines.ion.tolist())))
+    group = np.empty(lines.wave.size, dtype=np.intp)
+    for k, (el, ion) in enumerate(pairs):
+        group[(lines.element == el) & (lines.ion == ion)] = k
+    el_of_group = [elements.index(el) for el, _ in pairs]
+    vmic2 = np.asarray(vmic, dtype=np.float64) ** 2
+    # Per star and group: abundance, stage fraction, partition function, velocity width.
+    per_group = np.empty((atm.T.size, len(pairs)))
+    log_v = np.empty((atm.T.size, len(pairs)))
+    for k, (el, ion) in enumerate(pairs):
+        mass, u = ATOMS[el][0], ATOMS[el][2 + ion]
+        log_v[:, k] = 0.5 * np.log10(AMU_KMS2 * atm.T / mass + vmic2)
+        per_group[:, k] = (
+            abund[:, el_of_group[k]] - 12.0
+            + np.log10(np.maximum(atm.stage_fraction(el, ion), 1e-300))
+            - np.log10(u)
+            - log_v[:, k]
+        )
+    per_group -= atm.log_kappa[:, None]
+    # lambda^2 from the oscillator strength; H- continuum opacity rising to the red
+    # (free-free) as lambda^1 across 5300-9000 A.
+    per_line = (
+        LOG_LINE_SCALE + lines.loggf + 2.0 * np.log10(lines.wave / 6000.0)
+        - KAPPA_SLOPE * np.log10(lines.wave / 5500.0) - np.log10(lines.wave / C_KMS)
     )
+    log_x = per_group.astype(np.float32)[:, group]
+    log_x += per_line.astype(np.float32)[None, :]
+    log_x -= np.multiply.outer(atm.theta.astype(np.float32), lines.chi.astype(np.float32))
+    doppler = (10.0**log_v).astype(np.float32)[:, group]
+    doppler *= (lines.wave / C_KMS).astype(np.float32)[None, :]
+    w = np.arange(lines.wave.size) if wing_idx is None else np.asarray(wing_idx)
     t_rel = (atm.T / _SUN_T)[:, None]
-    gamma = GAMMA_RAD + 10.0**LOG_GAMMA6 * lines.vdw[None, :] * 10.0 ** atm.log_pg_rel[:, None] * t_rel**-0.7
-    is_h = lines.element == "H"
+    gamma = GAMMA_RAD + 10.0**LOG_GAMMA6 * lines.vdw[w][None, :] * 10.0 ** atm.log_pg_rel[:, None] * t_rel**-0.7
+    is_h = lines.element[w] == "H"
     if is_h.any():
         # Linear Stark effect: width grows with the electron density and the upper level.
-        stark = 10.0**LOG_GAMMA_STARK * (lines.wave[is_h] / 6562.8) ** 2 * lines.stark[is_h]
+        wh = w[is_h]
+        stark = 10.0**LOG_GAMMA_STARK * (lines.wave[wh] / 6562.8) ** 2 * lines.stark[wh]
         gamma[:, is_h] = GAMMA_RAD + stark[None, :] * (10.0 ** atm.log_pe_rel[:, None]) ** 0.67
     return log_x, doppler, gamma

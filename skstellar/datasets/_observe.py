@@ -31,15 +31,24 @@ def shift(flux, synth_wave, n_pixels, rv):
     out[still] = flux[still, MARGIN_PIX : MARGIN_PIX + n_pixels]
     moving = np.flatnonzero(~still)
     if moving.size:
-        obs = synth_wave[MARGIN_PIX : MARGIN_PIX + n_pixels]
-        x = (obs[None, :] / (1.0 + rv[moving, None] / C_KMS) - synth_wave[0]) / STEP
-        i0 = np.floor(x).astype(np.intp)
-        np.clip(i0, 0, flux.shape[1] - 2, out=i0)
-        f = (x - i0).astype(np.float32)
-        rows = flux[moving]
-        left = np.take_along_axis(rows, i0, axis=1)
-        right = np.take_along_axis(rows, i0 + 1, axis=1)
-        out[moving] = left + f * (right - left)
+        # Source position of observed pixel j: x = j s + offset, s = 1 / (1 + rv/c);
+        # float32 keeps it to 1e-3 pixel over 10^4 pixels.
+        scale = 1.0 / (1.0 + rv[moving] / C_KMS)
+        offset = (synth_wave[MARGIN_PIX] * scale - synth_wave[0]) / STEP
+        x = np.multiply.outer(scale.astype(np.float32), np.arange(n_pixels, dtype=np.float32))
+        x += offset.astype(np.float32)[:, None]
+        np.clip(x, 0.0, flux.shape[1] - 1.001, out=x)
+        i0 = x.astype(np.intp)
+        x -= i0
+        i0 += (moving * flux.shape[1])[:, None]
+        flat = flux.reshape(-1)
+        left = flat.take(i0)
+        i0 += 1
+        right = flat.take(i0)
+        right -= left
+        right *= x
+        right += left
+        out[moving] = right
     return out
 
 
@@ -48,10 +57,13 @@ def add_noise(flux, snr, rng):
 
     Returns the one-sigma error array; ``flux`` is modified in place.
     """
-    snr = np.asarray(snr, dtype=np.float32)[:, None]
-    error = np.sqrt(np.clip(flux, 1e-3, None)) / snr
-    flux += error * rng.standard_normal(flux.shape, dtype=np.float32)
-    return error.astype(np.float32, copy=False)
+    error = np.maximum(flux, np.float32(1e-3))
+    np.sqrt(error, out=error)
+    error *= (1.0 / np.asarray(snr, dtype=np.float32))[:, None]
+    noise = rng.standard_normal(flux.shape, dtype=np.float32)
+    noise *= error
+    flux += noise
+    return error
 
 
 def add_cosmics(flux, rng, rate):

@@ -55,29 +55,29 @@ def _box():
 
 
 # Curve of growth of a Milne-Eddington line with a Doppler profile:
-# W / (Doppler width sqrt(pi)) = (1/sqrt(pi)) int X e^{-u^2} / (1 + X e^{-u^2}) du.
-_COG_LOGX = np.linspace(-6.0, 12.0, 721)
+# F(X) = W / (Doppler width sqrt(pi)) = (1/sqrt(pi)) int X e^{-u^2} / (1 + X e^{-u^2}) du,
+# tabulated on a uniform grid of log10 X together with ln(1 + X), for a fast lerp.
+_COG_LO, _COG_HI, _COG_STEP = -12.0, 14.0, 0.02
 
 
 @functools.lru_cache(maxsize=1)
 def _cog_table():
+    logx = np.arange(_COG_LO, _COG_HI + _COG_STEP / 2, _COG_STEP)
     u = np.linspace(-12.0, 12.0, 4801)
-    x = 10.0 ** _COG_LOGX[:, None]
+    x = 10.0 ** logx[:, None]
     e = np.exp(-(u**2))[None, :]
-    w = np.trapezoid(x * e / (1.0 + x * e), u, axis=1) / np.sqrt(np.pi)
-    return np.log10(w)
+    f = np.trapezoid(x * e / (1.0 + x * e), u, axis=1) / np.sqrt(np.pi)
+    tables = np.stack([np.log10(f), np.log1p(10.0**logx)])
+    return tables.astype(np.float32), np.diff(tables, axis=1, append=tables[:, -1:]).astype(np.float32)
 
 
 def cog(log_x):
-    """log10 of the saturated strength F(X) (F(X) ~ X for weak lines)."""
-    log_x = np.asarray(log_x)
-    table = _cog_table()
-    out = np.interp(log_x, _COG_LOGX, table)
-    # Below the table F(X) = X; above it, the sqrt(ln X) growth is extrapolated.
-    low = log_x < _COG_LOGX[0]
-    if low.any():
-        out = np.where(low, log_x, out)
-    return out
+    """log10 F(X) (F(X) ~ X for weak lines, ~ sqrt(ln X) when saturated) and ln(1 + X)."""
+    table, slope = _cog_table()
+    t = (np.clip(log_x, _COG_LO, _COG_HI, dtype=np.float32) - np.float32(_COG_LO)) * np.float32(1.0 / _COG_STEP)
+    i = t.astype(np.intp)
+    t -= i
+    return table[0][i] + t * slope[0][i], table[1][i] + t * slope[1][i]
 
 
 def sigma_instrument(wave, resolution):
@@ -88,20 +88,28 @@ def _star_arrays(labels):
     return [np.asarray(labels[k], dtype=np.float64) for k in ("teff", "logg", "feh", "mgfe", "alfe", "ali", "vmic")]
 
 
-def line_quantities(labels, lines, resolution):
-    """Per star and line: saturated strength, effective width, wing coefficient; and Dmax's atmosphere."""
+def line_quantities(labels, lines, resolution, wing_idx=None):
+    """Per star and line: saturated strength, effective width; wing coefficient for ``wing_idx``."""
     teff, logg, feh, mgfe, alfe, ali, vmic = _star_arrays(labels)
     atm = Atmosphere(teff, logg, feh)
     elements = np.unique(lines.element)
     ab = abundances(list(elements), feh, mgfe, alfe, ali)
-    ab_by_line = ab[:, np.searchsorted(elements, lines.element)]
-    log_x, doppler, gamma = line_opacity(atm, lines, ab_by_line, vmic)
-    log_f = cog(log_x)
-    s_hat = doppler * np.sqrt(np.pi) * 10.0**log_f
-    sig_d2 = doppler**2 / 2.0
-    x = 10.0 ** np.minimum(log_x, 30.0)
-    sig_eff = np.sqrt(sigma_instrument(lines.wave, resolution)[None, :] ** 2 + sig_d2 * (1.0 + 1.4 * np.log1p(x)))
-    wing = doppler * np.sqrt(np.pi) * x * gamma
+    log_x, doppler, gamma = line_opacity(atm, lines, ab, elements, vmic, wing_idx)
+    log_f, ln1x = cog(log_x)
+    s_hat = np.power(np.float32(10.0), log_f)
+    s_hat *= doppler
+    s_hat *= np.float32(np.sqrt(np.pi))
+    # Gaussian width: instrument + Doppler, the core widening as the line saturates.
+    ln1x *= np.float32(1.4)
+    ln1x += np.float32(1.0)
+    doppler *= doppler
+    doppler *= np.float32(0.5)
+    ln1x *= doppler
+    ln1x += (sigma_instrument(lines.wave, resolution) ** 2).astype(np.float32)[None, :]
+    sig_eff = np.sqrt(ln1x, out=ln1x)
+    w = np.arange(lines.wave.size) if wing_idx is None else np.asarray(wing_idx)
+    # Wings carry the unsaturated opacity: integral of the line = doppler sqrt(pi) X.
+    wing = np.sqrt(2.0 * np.pi) * np.sqrt(doppler[:, w]) * 10.0 ** log_x[:, w].astype(np.float64) * gamma
     return atm, s_hat, sig_eff, wing
 
 
@@ -197,12 +205,25 @@ def _window(centre_pix, half_pix, p):
 
 def render(model, labels):
     """Noise-free rest-frame normalised flux on the synthesis grid, (n, p) float32."""
-    atm, s_hat, sig_eff, wing = line_quantities(labels, model.lines, model.resolution)
-    delta = sig_eff - model.sigma0[None, :]
-    coef = np.concatenate(
-        [s_hat.T, (s_hat * delta).T, (0.5 * s_hat * delta**2).T, wing[:, model.wing_lines].T]
-    ).astype(np.float32)
+    atm, s_hat, sig_eff, wing = line_quantities(labels, model.lines, model.resolution, model.wing_lines)
+    n, L = s_hat.shape
+    coef = np.empty((3 * L + model.wing_lines.size, n), dtype=np.float32)
+    delta = sig_eff - model.sigma0.astype(np.float32)[None, :]
+    coef[:L] = s_hat.T
+    s_hat *= delta
+    coef[L : 2 * L] = s_hat.T
+    s_hat *= delta
+    s_hat *= np.float32(0.5)
+    coef[2 * L : 3 * L] = s_hat.T
+    coef[3 * L :] = wing.T
     tau = model.basis_t @ coef  # (p, n)
-    depth = -np.expm1(-np.maximum(tau, 0.0, out=tau), out=tau)
-    dmax = atm.dmax(model.wave).astype(np.float32)  # (n, p)
-    return 1.0 - dmax * depth.T
+    # flux = 1 - Dmax (1 - exp(-tau)), with Dmax = 1 / (1 + (lambda / 5500)^2 T / (B T_sun)),
+    # computed in place in the (p, n) layout of the product.
+    np.maximum(tau, 0.0, out=tau)
+    np.negative(tau, out=tau)
+    np.expm1(tau, out=tau)
+    inv_b = np.multiply.outer(((model.wave / 5500.0) ** 2).astype(np.float32), atm.inv_dmax_b.astype(np.float32))
+    inv_b += np.float32(1.0)
+    tau /= inv_b
+    tau += np.float32(1.0)
+    return np.ascontiguousarray(tau.T)

@@ -5,6 +5,7 @@ from collections.abc import Mapping
 
 import numpy as np
 from astropy.table import Table
+from joblib import Parallel, delayed
 
 from ..spectra import SetupData, SpectralSet
 from ._observe import (
@@ -91,7 +92,7 @@ def _label_arrays(labels):
         if bad.any():
             i = int(np.argmax(bad))
             raise ValueError(
-                f"labels row {i}: {k} = {a[i]!r} is outside the range the synthesis covers [{lo}, {hi}]."
+                f"labels row {i}: {k} = {float(a[i])} is outside the range the synthesis covers [{lo}, {hi}]."
             )
     ids = None
     if "id" in cols:
@@ -106,31 +107,38 @@ def _per_star(value, n, name, lo, hi):
     bad = ~np.isfinite(a) | (a < lo) | (a > hi)
     if bad.any():
         i = int(np.argmax(bad))
-        raise ValueError(f"{name} of star {i} is {a[i]!r}; expected a finite value in [{lo}, {hi}].")
+        raise ValueError(f"{name} of star {i} is {float(a[i])}; expected a finite value in [{lo}, {hi}].")
     return np.array(a)
 
 
-def _synthesize(labels, setups, rv, snr, seed, artefacts=None):
-    """Chunked synthesis of all setups. ``artefacts``: dict of per-star observation effects."""
+def _synthesize(labels, setups, rv, snr, seed, artefacts=None, n_jobs=None):
+    """Chunked synthesis of all setups. ``artefacts``: dict of per-star observation effects.
+
+    Chunks are independent (each has its own random stream, fixed by ``seed`` and the
+    chunk number), so they run in threads -- numpy and scipy.sparse release the GIL --
+    and the output does not depend on ``n_jobs``.
+    """
     n = labels["teff"].size
-    out = {}
-    for s_idx, name in enumerate(setups):
-        model = setup_model(name)
-        p = SETUPS[name].n_pixels
-        flux = np.empty((n, p), dtype=np.float32)
-        error = None if snr is None else np.empty((n, p), dtype=np.float32)
-        sigma = float(sigma_instrument(model.wave.mean(), model.resolution))
-        for c, start in enumerate(range(0, n, CHUNK)):
-            sl = slice(start, min(start + CHUNK, n))
+    models = {name: setup_model(name) for name in setups}
+    flux = {name: np.empty((n, SETUPS[name].n_pixels), dtype=np.float32) for name in setups}
+    error = {name: None if snr is None else np.empty_like(flux[name]) for name in setups}
+
+    def run(c):
+        sl = slice(c * CHUNK, min((c + 1) * CHUNK, n))
+        chunk = {k: v[sl] for k, v in labels.items()}
+        for s_idx, name in enumerate(setups):
+            model = models[name]
             rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(c, s_idx)))
-            rest = render(model, {k: v[sl] for k, v in labels.items()})
+            rest = render(model, chunk)
             if artefacts is not None:
                 em = np.flatnonzero(artefacts["emission"][sl])
                 if em.size:
                     sub = rest[em]
+                    sigma = float(sigma_instrument(model.wave.mean(), model.resolution))
                     add_emission(sub, model.wave, name, sigma, rng)
                     rest[em] = sub
-            obs = shift(rest, model.wave, p, rv[sl])
+            obs = shift(rest, model.wave, SETUPS[name].n_pixels, rv[sl])
+            del rest
             if artefacts is not None:
                 bad = np.flatnonzero(artefacts["bad_norm"][sl])
                 if bad.size:
@@ -138,16 +146,19 @@ def _synthesize(labels, setups, rv, snr, seed, artefacts=None):
                     distort_continuum(sub, rng)
                     obs[bad] = sub
             if snr is not None:
-                error[sl] = add_noise(obs, snr[sl], rng)
+                err = add_noise(obs, snr[sl], rng)
                 if artefacts is not None:
                     add_cosmics(obs, rng, artefacts["cosmic_rate"])
-                    add_zero_runs(obs, error[sl], rng, artefacts["zero_run_probability"])
-            flux[sl] = obs
-        out[name] = SetupData(SETUPS[name].wavelength, flux, error)
-    return out
+                    add_zero_runs(obs, err, rng, artefacts["zero_run_probability"])
+                error[name][sl] = err
+            flux[name][sl] = obs
+
+    n_chunks = -(-n // CHUNK)
+    Parallel(n_jobs=n_jobs, backend="threading")(delayed(run)(c) for c in range(n_chunks))
+    return {name: SetupData(SETUPS[name].wavelength, flux[name], error[name]) for name in setups}
 
 
-def synthesize_spectra(labels, *, setups=("HR10", "HR21"), snr=None, rv=0.0, random_state=None):
+def synthesize_spectra(labels, *, setups=("HR10", "HR21"), snr=None, rv=0.0, random_state=None, n_jobs=None):
     """Synthesise GIRAFFE spectra for given stellar labels.
 
     The same physics as :func:`make_giraffe_survey`, for labels you choose: with
@@ -172,6 +183,9 @@ def synthesize_spectra(labels, *, setups=("HR10", "HR21"), snr=None, rv=0.0, ran
         lambda_obs = lambda_rest (1 + rv / c).
     random_state : int, numpy Generator, RandomState or None
         Seeds the noise.
+    n_jobs : int or None, default=None
+        Threads synthesising chunks of 256 stars in parallel (None: 1 unless in a
+        `joblib.parallel_config` context; -1: all cores). The output does not depend on it.
 
     Returns
     -------
@@ -202,7 +216,7 @@ def synthesize_spectra(labels, *, setups=("HR10", "HR21"), snr=None, rv=0.0, ran
         if (snr <= 0).any():
             raise ValueError(f"snr must be positive; star {int(np.argmax(snr <= 0))} has {snr[snr <= 0][0]}.")
     seed = int(_as_generator(random_state).integers(0, 2**63 - 1))
-    data = _synthesize(arrays, setups, rv, snr, seed)
+    data = _synthesize(arrays, setups, rv, snr, seed, n_jobs=n_jobs)
     meta = Table()
     meta["id"] = ids if ids is not None else np.array([str(i) for i in range(n)])
     meta["rv"] = rv
@@ -222,6 +236,7 @@ def make_giraffe_survey(
     rv_error=0.0,
     cosmic_rate=3.0,
     zero_run_probability=0.03,
+    n_jobs=None,
 ):
     """A mock Gaia-ESO GIRAFFE survey: raw spectra and their true labels.
 
@@ -268,6 +283,9 @@ def make_giraffe_survey(
         Mean number of cosmic-ray hits per spectrum and setup.
     zero_run_probability : float, default=0.03
         Chance per spectrum and setup of a run of zero-flux pixels (error = inf).
+    n_jobs : int or None, default=None
+        Threads synthesising chunks of 256 stars in parallel (None: 1 unless in a
+        `joblib.parallel_config` context; -1: all cores). The output does not depend on it.
 
     Returns
     -------
@@ -330,7 +348,7 @@ def make_giraffe_survey(
         "cosmic_rate": cosmic_rate,
         "zero_run_probability": zero_run_probability,
     }
-    data = _synthesize({k: lab[k] for k in LABELS}, setups, rv_true, snr_arr, seed, artefacts)
+    data = _synthesize({k: lab[k] for k in LABELS}, setups, rv_true, snr_arr, seed, artefacts, n_jobs)
     ids = np.array([f"mock{i:07d}" for i in range(n)])
     meta = Table()
     meta["id"] = ids
