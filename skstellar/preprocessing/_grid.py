@@ -76,7 +76,7 @@ def outer_edges(centres):
     )
 
 
-def locate(edges, values):
+def locate(edges, values, *, with_edges=False):
     """Index ``j`` of the pixel holding each value: ``edges[j] <= value < edges[j + 1]``.
 
     Values outside the edges get the first or last pixel (callers mask them).
@@ -87,14 +87,18 @@ def locate(edges, values):
         Increasing pixel edges, shared or one row per star.
     values : ndarray of shape (m,) or (n, m)
         Increasing values, shared or one row per star.
+    with_edges : bool, default=False
+        Also return ``edges[j]`` and ``edges[j + 1]`` (row-wise).
 
     Returns
     -------
-    ndarray of shape (m,) when both are 1-D, else (n, m), intp
+    j : ndarray of shape (m,) when both are 1-D, else (n, m), intp
+    low, high : ndarrays like ``j``, float64, only with ``with_edges``
     """
     p = edges.shape[-1] - 1
     if edges.ndim == 1:
-        return np.clip(np.searchsorted(edges, values, side="right") - 1, 0, p - 1)
+        j = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, p - 1)
+        return (j, edges[j], edges[j + 1]) if with_edges else j
     values = np.broadcast_to(values, (edges.shape[0], values.shape[-1]))
     # Survey grids are (nearly) linear, so a linear guess from each row's end edges is
     # almost always right; one vectorised check finds the exceptions and a vectorised
@@ -109,7 +113,9 @@ def locate(edges, values):
     if wrong.any():
         rows, cols = np.nonzero(wrong)
         j[rows, cols] = _bisect(edges, rows, values[rows, cols])
-    return j
+        low[rows, cols] = edges[rows, j[rows, cols]]
+        high[rows, cols] = edges[rows, j[rows, cols] + 1]
+    return (j, low, high) if with_edges else j
 
 
 def take_rows(arr, j):

@@ -304,17 +304,17 @@ def _rebin(wavelength, flux, error, new_edges):
     shared = wavelength.ndim == 1
     if shared:
         edges = pixel_edges(wavelength)
-        j = locate(edges, new_edges)
+        j, low, high = locate(edges, new_edges, with_edges=True)
     for rows in row_chunks(n, p):
         if not shared:
             edges = pixel_edges(wavelength[rows])
-            j = locate(edges, new_edges)
-        f = flux[rows].astype(np.float64)
+            j, low, high = locate(edges, new_edges, with_edges=True)
         dx = np.diff(edges, axis=-1)
-        # Cumulative integral at the input edges; between edges it grows linearly
-        # with slope f_j, which gives its value at every output edge.
-        cum = _cumulative(f * dx)
-        at = take_rows(cum, j) + (new_edges - take_rows(edges, j)) * take_rows(f, j)
+        # Cumulative integral at the input edges; it is linear in between (the flux
+        # density is constant within a pixel), which gives it at every output edge.
+        cum = _cumulative(flux[rows] * dx)
+        c0, c1 = take_rows(cum, j), take_rows(cum, j + 1)
+        at = c0 + (new_edges - low) * ((c1 - c0) / (high - low))
         out[rows] = np.diff(at, axis=1) / width
         if error is not None:
             s = error[rows].astype(np.float64)
@@ -322,7 +322,7 @@ def _rebin(wavelength, flux, error, new_edges):
             ja, jb = j[..., :-1], j[..., 1:]
             sa, sb = take_rows(s, ja), take_rows(s, jb)
             inner = take_rows(q, jb) - take_rows(q, ja + 1)
-            split = ((take_rows(edges, ja + 1) - a) * sa) ** 2 + inner + ((b - take_rows(edges, jb)) * sb) ** 2
+            split = ((high[..., :-1] - a) * sa) ** 2 + inner + ((b - low[..., 1:]) * sb) ** 2
             var = np.where(ja == jb, (width * sa) ** 2, split)
             err_out[rows] = np.sqrt(np.maximum(var, 0.0)) / width
     return out, err_out
