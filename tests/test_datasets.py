@@ -410,3 +410,23 @@ def test_synthesize_accepts_table_with_ids_and_defaults():
     # Default A(Li) is the solar 1.05 and vmic ~1 km/s: the same spectrum as the Sun's.
     ref = synthesize_spectra(stars({"vmic": float(default_vmic(5777.0, 4.44))}), setups="HR15N")
     np.testing.assert_allclose(s.flux("HR15N"), ref.flux("HR15N"), atol=1e-6)
+
+
+def test_cache_round_trip(tmp_path, monkeypatch):
+    monkeypatch.setenv("SKSTELLAR_CACHE", str(tmp_path / "env"))
+    a, la = make_giraffe_survey(20, setups=("HR10", "HR21"), random_state=3, cache=True)
+    files = list((tmp_path / "env").glob("giraffe_survey_20_*.npz"))
+    assert len(files) == 1
+    b, lb = make_giraffe_survey(20, setups=("HR10", "HR21"), random_state=3, cache=True)
+    assert b.setups == a.setups and b.meta.colnames == a.meta.colnames and lb.colnames == la.colnames
+    for s in a.setups:
+        np.testing.assert_array_equal(a.flux(s), b.flux(s))
+        np.testing.assert_array_equal(a.error(s), b.error(s))
+        np.testing.assert_array_equal(a.wavelength(s), b.wavelength(s))
+    for c in la.colnames:
+        assert (la[c] == lb[c]).all()
+    # Other arguments, other file; an explicit folder overrides the variable.
+    make_giraffe_survey(20, setups="HR10", random_state=3, cache=tmp_path / "own")
+    assert len(list((tmp_path / "own").glob("*.npz"))) == 1
+    with pytest.raises(ValueError, match="cache needs an integer random_state"):
+        make_giraffe_survey(5, random_state=None, cache=True)

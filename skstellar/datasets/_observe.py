@@ -18,18 +18,21 @@ EMISSION_LINES = {
 }
 
 
-def shift(flux, synth_wave, n_pixels, rv):
+def shift(rest, synth_wave, n_pixels, rv):
     """Observed-frame flux on the setup grid from rest-frame flux on the synthesis grid.
 
-    Non-relativistic Doppler convention, lambda_obs = lambda_rest (1 + rv / c), and
-    linear interpolation. Stars with rv == 0 are copied exactly (no interpolation).
+    ``rest`` has shape (p_synth, n) (pixels first, as `_profiles.render` gives it); the
+    result is (n, n_pixels) C-ordered. Non-relativistic Doppler convention,
+    lambda_obs = lambda_rest (1 + rv / c), and linear interpolation. Stars with
+    rv == 0 are copied exactly (no interpolation).
     """
-    n = flux.shape[0]
+    p_synth, n = rest.shape
     out = np.empty((n, n_pixels), dtype=np.float32)
     rv = np.broadcast_to(np.asarray(rv, dtype=np.float64), (n,))
-    still = rv == 0.0
-    out[still] = flux[still, MARGIN_PIX : MARGIN_PIX + n_pixels]
-    moving = np.flatnonzero(~still)
+    still = np.flatnonzero(rv == 0.0)
+    if still.size:
+        out[still] = rest[MARGIN_PIX : MARGIN_PIX + n_pixels, still].T
+    moving = np.flatnonzero(rv != 0.0)
     if moving.size:
         # Source position of observed pixel j: x = j s + offset, s = 1 / (1 + rv/c);
         # float32 keeps it to 1e-3 pixel over 10^4 pixels.
@@ -37,13 +40,15 @@ def shift(flux, synth_wave, n_pixels, rv):
         offset = (synth_wave[MARGIN_PIX] * scale - synth_wave[0]) / STEP
         x = np.multiply.outer(scale.astype(np.float32), np.arange(n_pixels, dtype=np.float32))
         x += offset.astype(np.float32)[:, None]
-        np.clip(x, 0.0, flux.shape[1] - 1.001, out=x)
+        np.clip(x, 0.0, p_synth - 1.001, out=x)
         i0 = x.astype(np.intp)
         x -= i0
-        i0 += (moving * flux.shape[1])[:, None]
-        flat = flux.reshape(-1)
+        # Flat index into the (p_synth, n) array: pixel * n + star.
+        i0 *= n
+        i0 += moving[:, None]
+        flat = rest.reshape(-1)
         left = flat.take(i0)
-        i0 += 1
+        i0 += n
         right = flat.take(i0)
         right -= left
         right *= x
@@ -102,14 +107,14 @@ def add_zero_runs(flux, error, rng, probability):
     return hit
 
 
-def add_emission(flux, synth_wave, setup, sigma, rng):
-    """Emission cores on the setup's strongest lines (rest frame, before the shift)."""
-    n = flux.shape[0]
+def add_emission(rest, synth_wave, setup, sigma, stars, rng):
+    """Emission cores on the setup's strongest lines for ``stars`` (columns of the
+    rest-frame (p_synth, n) flux), before the Doppler shift."""
     for w0 in EMISSION_LINES[setup]:
-        amp = rng.uniform(0.3, 1.5, size=n).astype(np.float32)
+        amp = rng.uniform(0.3, 1.5, size=stars.size).astype(np.float32)
         lo, hi = np.searchsorted(synth_wave, [w0 - 6 * sigma, w0 + 6 * sigma])
         prof = np.exp(-0.5 * ((synth_wave[lo:hi] - w0) / (1.5 * sigma)) ** 2).astype(np.float32)
-        flux[:, lo:hi] += amp[:, None] * prof[None, :]
+        rest[lo:hi, stars] += prof[:, None] * amp[None, :]
 
 
 def distort_continuum(flux, rng):

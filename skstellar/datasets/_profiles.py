@@ -204,7 +204,11 @@ def _window(centre_pix, half_pix, p):
 
 
 def render(model, labels):
-    """Noise-free rest-frame normalised flux on the synthesis grid, (n, p) float32."""
+    """Noise-free rest-frame normalised flux on the synthesis grid, float32 of shape (p, n).
+
+    Pixels run along the first axis (the layout of the sparse product); `_observe.shift`
+    reads it in that layout, which saves a transposition.
+    """
     atm, s_hat, sig_eff, wing = line_quantities(labels, model.lines, model.resolution, model.wing_lines)
     n, L = s_hat.shape
     coef = np.empty((3 * L + model.wing_lines.size, n), dtype=np.float32)
@@ -226,4 +230,4 @@ def render(model, labels):
     inv_b += np.float32(1.0)
     tau /= inv_b
     tau += np.float32(1.0)
-    return np.ascontiguousarray(tau.T)
+    return tau
