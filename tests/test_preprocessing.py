@@ -325,10 +325,10 @@ def test_rebinner_grid_is_fixed_at_fit_and_reused_for_other_rvs():
     extreme = make_giraffe(3, rv=[-150.0, 80.0, 300.0], rng=np.random.default_rng(5))
     with pytest.raises(ValueError, match=r"star 0 \(id 'star0'\) covers 5341.648-.*missing 5339.370-5341.648 A"):
         chain.transform(extreme)
-    # ... but does cover the GIRAFFE ranges (room for -175 < v < 1017 km/s on native grids)
+    # ... but does cover the GIRAFFE ranges (room for -175 < v < 1015 km/s on native grids)
     giraffe = make_pipeline(RadialVelocityCorrector(), Rebinner(step=GIRAFFE_STEPS, ranges=GIRAFFE_RANGES))
     a, b = giraffe.fit_transform(train), giraffe.transform(extreme)
-    assert a.shape == (4, 8668) and b.shape == (3, 8668)
+    assert a.shape == (4, 8669) and b.shape == (3, 8669)
     np.testing.assert_array_equal(b.wavelength("HR10"), a.wavelength("HR10"))
     # the default grid: bins centred on multiples of the step, wholly inside what every
     # training spectrum covers in its rest frame
@@ -382,34 +382,35 @@ def test_rebinner_accepts_a_different_input_sampling_later():
     resampled = np.interp(w, s.wavelength("HR10"), s.flux("HR10")[0])
     finer = s.replace("HR10", wavelength=w, flux=np.vstack([resampled, resampled]))
     out = reb.transform(finer)
-    assert out.n_pixels("HR10") == 4167
+    assert out.n_pixels("HR10") == 4168
     ref = reb.transform(s).flux("HR10")[0]
     assert np.max(np.abs(out.flux("HR10")[0] - ref)) < 0.02
 
 
 # -- SetupStitcher and the GIRAFFE chain -------------------------------------------------
-def test_giraffe_chain_gives_8668_named_pixels():
+def test_giraffe_chain_gives_8669_named_pixels():
     s = make_giraffe(3, error=True)
     snap = snapshot(s)
     pre = giraffe_preprocessor()
     X = pre.fit_transform(s)
     assert_unchanged(s, snap)
-    assert X.shape == (3, 8668) and X.dtype == np.float32
+    assert X.shape == (3, 8669) and X.dtype == np.float32
     st = pre.named_steps["stitch"]
     names = pre.get_feature_names_out()
-    assert names[0] == "HR10_5350.00" and names[1] == "HR10_5350.06" and names[4166] == "HR10_5599.96"
-    assert names[4167] == "HR21_8480.0" and names[-1] == "HR21_8930.0"
-    assert st.setup_slices_ == {"HR10": slice(0, 4167), "HR21": slice(4167, 8668)}
-    assert st.wavelength_[4166] == pytest.approx(5599.96) and st.wavelength_[4167] == pytest.approx(8480.0)
+    # HR10: the fewest 0.06 A bins from 5350.00 A covering 5350-5600 A end with 5600.02 A
+    assert names[0] == "HR10_5350.00" and names[1] == "HR10_5350.06" and names[4167] == "HR10_5600.02"
+    assert names[4168] == "HR21_8480.0" and names[-1] == "HR21_8930.0"
+    assert st.setup_slices_ == {"HR10": slice(0, 4168), "HR21": slice(4168, 8669)}
+    assert st.wavelength_[4167] == pytest.approx(5600.02) and st.wavelength_[4168] == pytest.approx(8480.0)
     # the lines are back at their rest wavelengths in the stitched array
     k = int(np.argmin(X[0, 1700:1800])) + 1700
     assert abs(st.wavelength_[k] - 5455.3) <= 0.03
 
 
-def test_giraffe_grid_is_covered_from_minus_175_to_plus_1017_kms():
-    # HR21 starts at 8475 A natively (8479.95 A needed); HR10 ends at 5619 A (5600.03 needed)
+def test_giraffe_grid_is_covered_from_minus_175_to_plus_1015_kms():
+    # HR21 starts at 8475 A natively (8479.95 A needed); HR10 ends at 5619 A (5600.05 needed)
     pre = giraffe_preprocessor()
-    assert pre.fit_transform(make_giraffe(2, rv=[-175.0, 1000.0])).shape == (2, 8668)
+    assert pre.fit_transform(make_giraffe(2, rv=[-175.0, 1000.0])).shape == (2, 8669)
     with pytest.raises(ValueError, match=r"star 0 \(id 'star0'\) covers 8479.982-.*'HR21'.*missing 8479.950-8479.982 A"):
         pre.transform(make_giraffe(1, rv=-177.0))
 
@@ -429,7 +430,7 @@ def test_stitcher_order_subset_and_errors():
         SetupStitcher().fit(RadialVelocityCorrector(rv=[1.0, 2.0]).fit_transform(s))
     with pytest.raises(ValueError, match=r"setups names 'HR15N', which X lacks"):
         SetupStitcher(setups=["HR15N"]).fit(r)
-    with pytest.raises(ValueError, match=r"setup 'HR10' has 5352.0000-5601.9600 A, not the grid seen at fit"):
+    with pytest.raises(ValueError, match=r"setup 'HR10' has 5352.0000-5602.0200 A, not the grid seen at fit"):
         st.transform(r.replace("HR10", wavelength=r.wavelength("HR10") + 2.0))
     with pytest.raises(ValueError, match=r"lacks 'HR10'"):
         st.transform(SpectralSet.from_arrays({"HR21": (r.wavelength("HR21"), r.flux("HR21"))}))

@@ -20,8 +20,8 @@ def giraffe_preprocessor(*, sigma=5.0, rv="rv", uncovered="raise"):
 
     Clean (5 sigma spikes, zero and NaN pixels) -> shift to the rest frame (metadata
     column ``rv``) -> rebin HR10 to 0.06 A over 5350-5600 A and HR21 to 0.1 A over
-    8480-8930 A -> stitch HR10 then HR21 into 4167 + 4501 = 8668 columns (the thesis
-    quotes 8669; see :class:`SetupStitcher`).
+    8480-8930 A -> stitch HR10 then HR21 into 4168 + 4501 = 8669 columns, the thesis'
+    number (see :class:`SetupStitcher`).
 
     Parameters
     ----------
@@ -48,7 +48,7 @@ def giraffe_preprocessor(*, sigma=5.0, rv="rv", uncovered="raise"):
     ...                              "HR21": (w21, np.ones((2, w21.size)))},
     ...                             meta={"rv": [12.0, -40.0]})
     >>> giraffe_preprocessor().fit_transform(s).shape
-    (2, 8668)
+    (2, 8669)
     """
     return Pipeline(
         [

@@ -28,10 +28,11 @@ class Rebinner(TransformerMixin, BaseEstimator):
     from the cumulative integral of each spectrum at its pixel edges read off at the
     output edges, in chunks of rows to bound memory.
 
-    The output grid is fixed at ``fit``: bins of width ``step`` centred on
-    ``lo, lo + step, ...`` up to ``hi`` when ``ranges`` gives ``(lo, hi)``, otherwise the
-    bins centred on multiples of ``step`` that lie wholly inside the range every
-    training spectrum of the setup covers (bins partly covered are dropped, never
+    The output grid is fixed at ``fit``: when ``ranges`` gives ``(lo, hi)``, the fewest
+    bins of width ``step`` centred on ``lo, lo + step, ...`` that cover ``[lo, hi]``
+    entirely (the last centre lies within half a step of ``hi``); otherwise the bins
+    centred on multiples of ``step`` that lie wholly inside the range every training
+    spectrum of the setup covers (bins partly covered are dropped, never
     extrapolated). ``transform`` maps every later batch onto that same grid.
 
     Parameters
@@ -41,8 +42,9 @@ class Rebinner(TransformerMixin, BaseEstimator):
         ``{"HR10": 0.06, "HR21": 0.1}``). None takes the median pixel width of the
         training spectra of each setup, rounded to 3 significant digits.
     ranges : tuple (lo, hi) or dict of str to tuple, default=None
-        Centre of the first and last output bin (Angstrom), for all setups or per
-        setup; a setup without one gets the range covered by all training spectra.
+        Wavelength range (Angstrom) the output bins must cover, the first bin centred
+        on ``lo``; for all setups or per setup. A setup without one gets the range
+        covered by all training spectra.
     uncovered : {"raise", "continuum"}, default="raise"
         A spectrum that does not cover every output bin raises a ValueError naming the
         star and the missing range; with "continuum" the uncovered bins get flux 1.0
@@ -143,7 +145,8 @@ class Rebinner(TransformerMixin, BaseEstimator):
                     )
             else:
                 lo, hi = span
-                centres = lo + step * np.arange(np.floor((hi - lo) / step + _TOL) + 1)
+                # the fewest bins centred on lo + k * step that cover [lo, hi] entirely
+                centres = lo + step * np.arange(np.ceil((hi - lo) / step - 0.5 - _TOL) + 1)
             self.grids_[setup] = centres
             self.steps_[setup] = step
         return self

@@ -49,11 +49,13 @@ class SetupStitcher(TransformerMixin, BaseEstimator):
 
     Notes
     -----
-    With the GIRAFFE settings of :func:`giraffe_preprocessor` (HR10: 0.06 A bins centred
-    on 5350.00 ... 5599.96 A; HR21: 0.1 A bins on 8480.0 ... 8930.0 A) the output has
-    4167 + 4501 = 8668 columns. The thesis' 8669 is one more: its HR10 grid evidently
-    ran to 5600.02 A (``np.arange(5350, 5600 + 0.06, 0.06)``), past the stated 5600 A;
-    here the last bin centre never exceeds the upper end of the range.
+    With the GIRAFFE settings of :func:`giraffe_preprocessor` the output has
+    4168 + 4501 = 8669 columns, the thesis' number: the :class:`Rebinner` takes the
+    fewest bins centred on ``lo + k * step`` that cover each range, so HR10 (0.06 A,
+    5350-5600 A) runs to a bin centred at 5600.02 A (the one at 5599.96 A ends at
+    5599.99 A) and HR21 (0.1 A, 8480-8930 A) to 8930.0 A. Bins centred within the
+    ranges only would give 8668, bins wholly inside them 8666. The Table 2 network
+    has its 560 599 parameters for 8669 to 8672 input pixels, not 8668.
 
     Examples
     --------
