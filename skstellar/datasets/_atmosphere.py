@@ -91,6 +91,7 @@ LOG_LINE_SCALE = 13.34  # line/continuum opacity scale
 LOG_GAMMA6 = -3.2  # van der Waals half width (A) of a line with Delta r^2 = 1 at solar pressure
 LOG_GAMMA_STARK = -0.8  # Stark half width (A) of H alpha at solar electron pressure
 GAMMA_RAD = 2.0e-4  # radiative half width, A
+H_THETA_SCALE = 0.5  # Teff sensitivity of hydrogen line excitation relative to one layer
 DMAX_B = 10.0  # Milne-Eddington source-function gradient at 5500 A and solar temperature
 
 
@@ -151,6 +152,7 @@ def _saha_ratio(T, chi, u_low, u_high):
 
 
 _SUN_T = LAYER_TEFF_RATIO * 5777.0
+_SUN_THETA = 5040.0 / _SUN_T
 _SUN_LOG_PE = 0.0
 _SUN_LOG_PE = float(Atmosphere(np.array([5777.0]), np.array([4.44]), np.array([0.0])).log_pe[0])
 
@@ -240,6 +242,13 @@ def line_opacity(atm, lines, abund, elements, vmic, wing_idx=None):
     log_x = per_group.astype(np.float32)[:, group]
     log_x += per_line.astype(np.float32)[None, :]
     log_x -= np.multiply.outer(atm.theta.astype(np.float32), lines.chi.astype(np.float32))
+    is_h = lines.element == "H"
+    if is_h.any():
+        # Hydrogen lines form over a deep range of layers, so their 10-12 eV Boltzmann
+        # factor follows Teff less steeply than one layer's would (F stars show weak
+        # Paschen lines, A stars strong ones): scale the excitation term about the Sun.
+        d_theta = (atm.theta - _SUN_THETA) * (1.0 - H_THETA_SCALE)
+        log_x[:, is_h] += np.multiply.outer(d_theta, lines.chi[is_h]).astype(np.float32)
     doppler = (10.0**log_v).astype(np.float32)[:, group]
     doppler *= (lines.wave / C_KMS).astype(np.float32)[None, :]
     w = np.arange(lines.wave.size) if wing_idx is None else np.asarray(wing_idx)
