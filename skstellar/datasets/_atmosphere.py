@@ -92,6 +92,7 @@ LOG_GAMMA6 = -3.2  # van der Waals half width (A) of a line with Delta r^2 = 1 a
 LOG_GAMMA_STARK = -0.8  # Stark half width (A) of H alpha at solar electron pressure
 GAMMA_RAD = 2.0e-4  # radiative half width, A
 H_THETA_SCALE = 0.5  # Teff sensitivity of hydrogen line excitation relative to one layer
+DMAX_TEFF_POWER = 2.5  # the source-function gradient falls steeply in hotter stars
 DMAX_B = 10.0  # Milne-Eddington source-function gradient at 5500 A and solar temperature
 
 
@@ -133,8 +134,8 @@ class Atmosphere:
 
     @property
     def inv_dmax_b(self):
-        """1 / b of Dmax = b / (1 + b), b = DMAX_B (T_sun / T) (5500 A / lambda)^2, at 5500 A."""
-        return self.T / (DMAX_B * _SUN_T)
+        """1 / b of Dmax = b / (1 + b), b = DMAX_B (T_sun / T)^2.5 (5500 A / lambda)^2, at 5500 A."""
+        return (self.T / _SUN_T) ** DMAX_TEFF_POWER / DMAX_B
 
     def dmax(self, wavelength):
         """Depth of a fully saturated line (Milne-Eddington), shape (n, len(wavelength)).
