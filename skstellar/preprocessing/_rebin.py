@@ -320,13 +320,15 @@ def _rebin(wavelength, flux, error, new_edges):
         at = c0 + (new_edges - low) * ((c1 - c0) / (high - low))
         out[rows] = np.diff(at, axis=1) / width
         if error is not None:
+            # Bin k spans input pixels ja = j[k] .. jb = j[k + 1]: partial overlaps at
+            # both ends, whole pixels (cumulative sum q of (sigma dx)^2) in between.
             s = error[rows].astype(np.float64)
             q = _cumulative((s * dx) ** 2)
-            ja, jb = j[..., :-1], j[..., 1:]
-            sa, sb = take_rows(s, ja), take_rows(s, jb)
-            inner = take_rows(q, jb) - take_rows(q, ja + 1)
+            s_at = take_rows(s, j)
+            sa, sb = s_at[..., :-1], s_at[..., 1:]
+            inner = take_rows(q, j)[..., 1:] - take_rows(q, j + 1)[..., :-1]
             split = ((high[..., :-1] - a) * sa) ** 2 + inner + ((b - low[..., 1:]) * sb) ** 2
-            var = np.where(ja == jb, (width * sa) ** 2, split)
+            var = np.where(j[..., :-1] == j[..., 1:], (width * sa) ** 2, split)
             err_out[rows] = np.sqrt(np.maximum(var, 0.0)) / width
     return out, err_out
 
