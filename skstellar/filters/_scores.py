@@ -3,7 +3,7 @@
 Three jobs, vectorised over spectra and chunked so memory stays bounded:
 
 * exact row fingerprints, to recognise a spectrum that is already in the training set;
-* PCA coordinates and reconstruction residuals of spectra;
+* PCA coordinates and noise-normalised reconstruction residuals of spectra;
 * nearest-training distances in a 2-D map, and thresholds calibrated on the training
   spectra so that a chosen fraction of them lies above.
 """
@@ -54,35 +54,71 @@ def match_rows(reference, query):
     return np.where(found, order[pos_in] if len(ordered) else -1, -1)
 
 
-def project(pca, X):
-    """PCA coordinates (float64) and RMS reconstruction residual per row of ``X``."""
+def noise_level(X, floor):
+    """Per-row noise estimate: the DER_SNR estimator of Stoehr et al. (2008).
+
+    ``1.482602 / sqrt(6) * median(|2 f_i - f_(i-2) - f_(i+2)|)``: unbiased for white
+    noise, and the median ignores a few pixels of sharp features. It needs no flux-error
+    array. At least ``floor``; rows of fewer than 5 pixels get ``floor``.
+    """
+    if X.shape[1] < 5:
+        return np.full(X.shape[0], floor)
+    second = np.abs(2 * X[:, 2:-2] - X[:, :-4] - X[:, 4:])
+    return np.maximum(1.482602 / np.sqrt(6) * np.median(second, axis=1), floor)
+
+
+def project(pca, X, noise_floor):
+    """PCA coordinates (float64), RMS reconstruction residual and noise of each row of ``X``.
+
+    The noise is the lower of the DER_SNR estimates (:func:`noise_level`) on the flux and
+    on the residual: sharp structure adds to DER_SNR -- absorption lines on the flux at
+    high S/N, misfit such as emission cores on the residual -- so both over-estimate it.
+    """
     n = X.shape[0]
     coords = np.empty((n, pca.n_components_), dtype=np.float64)
-    residual = np.empty(n, dtype=np.float64)
+    rms = np.empty(n, dtype=np.float64)
+    noise = np.empty(n, dtype=np.float64)
     for start in range(0, n, CHUNK):
         chunk = X[start : start + CHUNK]
         z = pca.transform(chunk)
         coords[start : start + CHUNK] = z
         diff = chunk - pca.inverse_transform(z)
-        residual[start : start + CHUNK] = np.sqrt(np.mean(np.square(diff, dtype=np.float64), axis=1))
-    return coords, residual
+        rms[start : start + CHUNK] = np.sqrt(np.mean(np.square(diff, dtype=np.float64), axis=1))
+        noise[start : start + CHUNK] = np.minimum(noise_level(chunk, noise_floor), noise_level(diff, noise_floor))
+    return coords, rms, noise
 
 
-def out_of_fold_residuals(X, n_components, random_state):
-    """Reconstruction residual of each training row by a PCA fitted without it.
+def normalised_residual(rms, noise, misfit):
+    """RMS residual over what an alike spectrum would show: its noise and the typical misfit, in quadrature.
+
+    About 1 for a spectrum like the training ones whatever its S/N; at low S/N the noise
+    dominates (noisy spectra are not flagged for their noise), at high S/N the misfit
+    that the PCA leaves on training spectra does (bright stars are not flagged for the
+    PCA's own limits), and broken spectra (bad normalisation, emission lines) stand out.
+    """
+    return rms / np.sqrt(noise**2 + misfit**2)
+
+
+def typical_misfit(rms, noise):
+    """Median over the training spectra of the residual beyond the noise, ``sqrt(rms^2 - noise^2)``."""
+    return float(np.sqrt(np.median(np.maximum(rms**2 - noise**2, 0.0))))
+
+
+def out_of_fold_residuals(X, n_components, random_state, noise_floor):
+    """RMS reconstruction residual and noise of each training row, by a PCA fitted without it.
 
     The residual of a spectrum under a PCA fitted on that same spectrum is biased low
     (the components absorb part of its own noise), which would set the threshold too
     low and flag alike new spectra; ``RESIDUAL_FOLDS``-fold cross-fitting removes the bias.
     """
     n, p = X.shape
-    residual = np.empty(n, dtype=np.float64)
+    rms, noise = np.empty(n, dtype=np.float64), np.empty(n, dtype=np.float64)
     folds = KFold(n_splits=min(RESIDUAL_FOLDS, n), shuffle=True, random_state=random_state)
     for train, held_out in folds.split(X):
         k = min(n_components, len(train), p)
         pca = PCA(n_components=k, random_state=random_state).fit(X[train])
-        residual[held_out] = project(pca, X[held_out])[1]
-    return residual
+        _, rms[held_out], noise[held_out] = project(pca, X[held_out], noise_floor)
+    return rms, noise
 
 
 def nearest_training_distances(training_map, new_map, n_jobs=None):

@@ -21,7 +21,9 @@ __all__ = ["SimilarityMap", "TSNESimilarityFilter"]
 
 # Map distances are never exactly zero between distinct points; this only guards a division.
 _MAP_FLOOR = 1e-12
-# Residuals below this fraction of the RMS flux are round-off (PCA reproducing X exactly).
+# Noise below this fraction of the RMS flux is treated as this fraction (noise-free input).
+_NOISE_FLOOR = 1e-6
+# Residual/noise ratios below this are round-off (a PCA reproducing X exactly).
 _RESIDUAL_FLOOR = 1e-6
 
 
@@ -51,7 +53,8 @@ class SimilarityMap:
     map_threshold : ndarray of shape (n,)
         The map-distance threshold of the spectrum's map.
     residual : ndarray of shape (n,)
-        RMS PCA reconstruction residual (NaN when the residual score is off).
+        RMS PCA reconstruction residual over ``sqrt(noise**2 + misfit_**2)``: about 1 for
+        a spectrum like the training ones whatever its S/N (NaN when the score is off).
     residual_threshold : ndarray of shape (n,)
         Its threshold (NaN when off).
     score : ndarray of shape (n,)
@@ -116,8 +119,9 @@ class TSNESimilarityFilter(OneToOneFeatureMixin, OutlierMixin, TransformerMixin,
     et al. (2023) and Guiglion et al. (2024), new spectra are embedded in one t-SNE map
     together with the training spectra (openTSNE, on PCA coordinates); a new spectrum
     farther from its nearest training spectrum than the threshold is "outer". A second
-    score, the PCA reconstruction residual, catches broken spectra (emission lines, bad
-    normalisation) that the map places among normal stars. Both thresholds come from the
+    score, the PCA reconstruction residual relative to the spectrum's noise, catches
+    broken spectra (emission lines, bad normalisation) that the map places among normal
+    stars. Both thresholds come from the
     training spectra themselves: ``contamination`` is the fraction of training spectra
     above them, hence, for new spectra drawn like the training ones, the expected
     fraction of false flags.
@@ -145,8 +149,9 @@ class TSNESimilarityFilter(OneToOneFeatureMixin, OutlierMixin, TransformerMixin,
         points in the map, so an absolute value only transfers between maps of the
         same size; prefer "auto".
     residual_threshold : "auto", float or None, default="auto"
-        Absolute RMS-residual threshold (flux units) instead; None turns the residual
-        score off (the thesis' filter alone).
+        Absolute threshold of the normalised residual instead (e.g. 2: a reconstruction
+        misfit twice what an alike spectrum shows); None turns the residual score off
+        (the thesis' filter alone).
     batch_size : int, default=None
         Most new spectra per joint map; more are split (in a pseudo-random order fixed by
         their content) into batches, each embedded with the training spectra. None: one map.
@@ -171,8 +176,11 @@ class TSNESimilarityFilter(OneToOneFeatureMixin, OutlierMixin, TransformerMixin,
     training_coordinates_ : ndarray of shape (n_training, n_components_)
         PCA coordinates of the training spectra.
     training_residual_ : ndarray of shape (n_training,) or None
-        Out-of-fold reconstruction residual of each training spectrum (5-fold: a
-        spectrum's own PCA would hide part of its residual).
+        Out-of-fold normalised residual of each training spectrum (5-fold: a
+        spectrum's own PCA would hide part of its residual); None when the residual is off.
+    misfit_ : float or None
+        Typical RMS residual that the PCA leaves on training spectra beyond their noise
+        (median of ``sqrt(rms**2 - noise**2)``, out-of-fold).
     training_map_ : SimilarityMap
         The filter's verdict on its own training set, from a map of the training spectra
         alone (thesis Fig. 17); see :meth:`training_outliers`.
@@ -197,7 +205,13 @@ class TSNESimilarityFilter(OneToOneFeatureMixin, OutlierMixin, TransformerMixin,
     **Scores.** ``map_distance`` is the distance in the map from a spectrum to the nearest
     training spectrum; for a training spectrum, to the nearest *other* one (leave-one-out).
     ``residual`` is the RMS over pixels of the difference between a spectrum and its
-    reconstruction by the PCA; for training spectra it is computed out-of-fold.
+    reconstruction by the PCA, divided by ``sqrt(noise**2 + misfit_**2)``: the noise is
+    measured on the spectrum itself by the DER_SNR estimator (Stoehr et al. 2008; the
+    lower of its values on the flux and on the residual), ``misfit_`` is the typical
+    residual the PCA leaves on training spectra beyond their noise. For training spectra
+    it is computed out-of-fold. So noisier spectra than the training ones are not
+    flagged for their noise alone (a plain RMS flagged 85 % of S/N < 30 disk stars of a
+    filter trained at S/N >= 30; this ratio none).
     **Thresholds.** Each map recomputes the map threshold from its own training points,
     so the threshold follows the map's scale (t-SNE maps grow with the number of
     points). Under exchangeability (new spectra drawn like the training ones) a new
@@ -329,13 +343,16 @@ class TSNESimilarityFilter(OneToOneFeatureMixin, OutlierMixin, TransformerMixin,
         seed = int(rng.randint(np.iinfo(np.int32).max))
         self.n_components_ = int(min(self.n_components, n, p))
         self.pca_ = PCA(n_components=self.n_components_, random_state=seed).fit(X_arr)
-        self.training_coordinates_ = _scores.project(self.pca_, X_arr)[0]
         use_residual = self.residual_threshold is not None
-        self.training_residual_ = (
-            _scores.out_of_fold_residuals(X_arr, self.n_components_, seed) if use_residual else None
-        )
         rms_flux = np.sqrt(np.mean(self.pca_.mean_**2) + self.pca_.explained_variance_.sum() / p)
-        self._residual_floor = max(_RESIDUAL_FLOOR * float(rms_flux), np.finfo(np.float64).tiny)
+        # Spectra of < 5 pixels have no noise estimate: their residual is relative to the RMS flux.
+        self._noise_floor = max(float(rms_flux) * (1.0 if p < 5 else _NOISE_FLOOR), np.finfo(np.float64).tiny)
+        self.training_coordinates_ = _scores.project(self.pca_, X_arr, self._noise_floor)[0]
+        self.training_residual_, self.misfit_ = None, None
+        if use_residual:
+            rms, noise = _scores.out_of_fold_residuals(X_arr, self.n_components_, seed, self._noise_floor)
+            self.misfit_ = _scores.typical_misfit(rms, noise)
+            self.training_residual_ = _scores.normalised_residual(rms, noise, self.misfit_)
         self._training_keys = _scores.row_fingerprints(X_arr)
         if self.training_subsample is None or self.training_subsample >= n:
             self._map_rows = np.arange(n)
@@ -509,7 +526,7 @@ class TSNESimilarityFilter(OneToOneFeatureMixin, OutlierMixin, TransformerMixin,
         # of the input order, and batches are pseudo-random mixtures of the input.
         _, first, inverse = np.unique(keys[new_rows], return_index=True, return_inverse=True)
         distinct = new_rows[first]
-        new_coords, new_residual = _scores.project(self.pca_, X[distinct])
+        new_coords, new_rms, new_noise = _scores.project(self.pca_, X[distinct], self._noise_floor)
         n_maps = max(1, -(-len(distinct) // settings["batch_size"])) if settings["batch_size"] else 1
         batches = np.array_split(np.arange(len(distinct)), n_maps)
 
@@ -518,7 +535,7 @@ class TSNESimilarityFilter(OneToOneFeatureMixin, OutlierMixin, TransformerMixin,
         if settings["residual"]:
             train_scores["residual"] = self.training_residual_[rows]
         absolute = {"map": settings["map_threshold"], "residual": settings["residual_threshold"]}
-        floors = {"map": _MAP_FLOOR, "residual": self._residual_floor}
+        floors = {"map": _MAP_FLOOR, "residual": _RESIDUAL_FLOOR}
 
         u = len(distinct)
         d_emb, d_dist, d_batch = np.empty((u, 2)), np.empty(u), np.empty(u, dtype=int)
@@ -564,7 +581,7 @@ class TSNESimilarityFilter(OneToOneFeatureMixin, OutlierMixin, TransformerMixin,
         residual_ratio = np.zeros(n)
         if settings["residual"]:
             residual[is_twin] = train_scores["residual"][twin]
-            residual[new_rows] = new_residual[new_at]
+            residual[new_rows] = _scores.normalised_residual(new_rms, new_noise, self.misfit_)[new_at]
             res_base, res_factor = per_row("residual", 0), per_row("residual", 1)
             residual_ratio = _scores.ratios(residual, res_base, res_factor)
             residual_threshold = res_base * res_factor
