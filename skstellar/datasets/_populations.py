@@ -167,6 +167,8 @@ def _edge(n, rng):
     out["mgfe"][i] = rng.normal(-0.05, 0.04, i.size)
     i = sel("extreme_al")
     out["alfe"][i] = np.where(rng.random(i.size) < 0.7, rng.uniform(0.8, 1.5, i.size), rng.uniform(-1.0, -0.6, i.size))
+    # Li and vmic follow the new Teff and log g (no Li-rich stars among the edge ones).
+    out["ali"][:] = _lithium(out["teff"], out["logg"], rng)
     out["vmic"][:] = _vmic(out["teff"], out["logg"], rng)
     return out
 
