@@ -291,6 +291,8 @@ def test_survey_same_seed_same_output_any_n_jobs():
     assert (la["teff"] == lb["teff"]).all() and (a.meta["rv"] == b.meta["rv"]).all()
     c, _ = make_giraffe_survey(300, setups="HR10", random_state=12, population="mixed")
     assert not np.array_equal(a.flux("HR10"), c.flux("HR10"))
+    # Surveys from different seeds can be concatenated: their ids differ.
+    assert not set(a.ids) & set(c.ids)
 
 
 def test_observed_frame_and_rv_error():

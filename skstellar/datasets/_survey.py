@@ -297,8 +297,9 @@ def make_giraffe_survey(
     spectra : SpectralSet
         Observed-frame normalised spectra, with flux errors; meta ``id``, ``rv``, ``snr``.
     labels : astropy.table.Table
-        One row per star: ``id``, true ``teff``, ``logg``, ``feh``, ``mgfe``, ``alfe``,
-        ``ali``, ``vmic``; typical catalogue errors ``e_teff`` ... ``e_vmic`` (shrinking
+        One row per star: ``id`` (``"mock-<6 hex digits from the seed>-<row>"``, so
+        surveys drawn with different seeds have distinct ids), true ``teff``,
+        ``logg``, ``feh``, ``mgfe``, ``alfe``, ``ali``, ``vmic``; typical catalogue errors ``e_teff`` ... ``e_vmic`` (shrinking
         with S/N); true ``rv``; ``snr``; ``population`` ("thin", "thick",
         "globular" or "edge"); ``edge_kind`` ("" for disk stars); ``li_rich``.
 
@@ -368,7 +369,10 @@ def make_giraffe_survey(
         "zero_run_probability": zero_run_probability,
     }
     data = _synthesize({k: lab[k] for k in LABELS}, setups, rv_true, snr_arr, seed, artefacts, n_jobs)
-    ids = np.array([f"mock{i:07d}" for i in range(n)])
+    # A tag from the seed keeps ids unique when surveys drawn with different seeds are
+    # concatenated (e.g. generated chunk by chunk).
+    tag = f"{seed % 16**6:06x}"
+    ids = np.array([f"mock-{tag}-{i:07d}" for i in range(n)])
     meta = Table()
     meta["id"] = ids
     meta["rv"] = rv_cat
