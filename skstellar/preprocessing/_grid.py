@@ -13,7 +13,7 @@ __all__ = [
     "outer_edges",
     "pixel_edges",
     "row_chunks",
-    "take_rows",
+    "row_taker",
     "wavelength_names",
 ]
 
@@ -106,8 +106,8 @@ def locate(edges, values, *, with_edges=False):
     first, last = edges[:, :1], edges[:, -1:]
     j = np.floor((values - first) * (p / (last - first))).astype(np.intp)
     np.clip(j, 0, p - 1, out=j)
-    low = take_rows(edges, j)
-    high = take_rows(edges, j + 1)
+    take = row_taker(j, p + 1)
+    low, high = take(edges), take(edges, 1)
     wrong = (low > values) & (j > 0)
     wrong |= (high <= values) & (j < p - 1)
     if wrong.any():
@@ -118,13 +118,17 @@ def locate(edges, values, *, with_edges=False):
     return (j, low, high) if with_edges else j
 
 
-def take_rows(arr, j):
-    """``arr[i, j[i, k]]`` for 2-D ``j`` (one flat ``np.take``, 2x faster than
-    ``np.take_along_axis``), or ``arr[..., j]`` for 1-D ``j``."""
+def row_taker(j, width):
+    """A function ``take(arr, shift=0) -> arr[i, j[i, k] + shift]`` for ``(n, width)`` arrays.
+
+    The flat index is built once and reused for every array of that width; a shift
+    reads from an offset view instead of adding to the index. One flat ``np.take`` is
+    2x faster than ``np.take_along_axis``. A 1-D ``j`` indexes every row alike.
+    """
     if j.ndim == 1:
-        return arr[..., j]
-    flat = j + (np.arange(arr.shape[0]) * arr.shape[1])[:, np.newaxis]
-    return np.take(arr.reshape(-1), flat)
+        return lambda arr, shift=0: arr[..., j + shift]
+    flat = j + (np.arange(j.shape[0]) * width)[:, np.newaxis]
+    return lambda arr, shift=0: np.take(arr.reshape(-1)[shift:], flat)
 
 
 def _bisect(edges, rows, values):

@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from ..utils._sklearn import Interval, StrOptions, _fit_context, check_is_fitted
-from ._grid import locate, outer_edges, pixel_edges, row_chunks, take_rows, wavelength_names
+from ._grid import locate, outer_edges, pixel_edges, row_chunks, row_taker, wavelength_names
 from ._input import as_output, as_spectral_set, rebuild
 
 __all__ = ["Rebinner"]
@@ -313,23 +313,40 @@ def _rebin(wavelength, flux, error, new_edges):
             edges = pixel_edges(wavelength[rows])
             j, low, high = locate(edges, new_edges, with_edges=True)
         dx = np.diff(edges, axis=-1)
+        take = row_taker(j, p + 1)
         # Cumulative integral at the input edges; it is linear in between (the flux
         # density is constant within a pixel), which gives it at every output edge.
-        cum = _cumulative(flux[rows] * dx)
-        c0, c1 = take_rows(cum, j), take_rows(cum, j + 1)
-        at = c0 + (new_edges - low) * ((c1 - c0) / (high - low))
-        out[rows] = np.diff(at, axis=1) / width
+        work = flux[rows] * dx
+        cum = _cumulative(work)
+        c0 = take(cum)
+        at = take(cum, 1)
+        at -= c0
+        at *= (new_edges - low) / (high - low)
+        at += c0
+        np.divide(np.diff(at, axis=1), width, out=out[rows])
         if error is not None:
-            # Bin k spans input pixels ja = j[k] .. jb = j[k + 1]: partial overlaps at
-            # both ends, whole pixels (cumulative sum q of (sigma dx)^2) in between.
+            # Bin k spans input pixels j[k] .. j[k + 1]: partial overlaps at both ends,
+            # whole pixels (cumulative sum q of (sigma dx)^2) in between.
             s = error[rows].astype(np.float64)
-            q = _cumulative((s * dx) ** 2)
-            s_at = take_rows(s, j)
+            np.multiply(s, dx, out=work)
+            work *= work
+            q = _cumulative(work)
+            s_at = row_taker(j, p)(s)
             sa, sb = s_at[..., :-1], s_at[..., 1:]
-            inner = take_rows(q, j)[..., 1:] - take_rows(q, j + 1)[..., :-1]
-            split = ((high[..., :-1] - a) * sa) ** 2 + inner + ((b - low[..., 1:]) * sb) ** 2
-            var = np.where(j[..., :-1] == j[..., 1:], (width * sa) ** 2, split)
-            err_out[rows] = np.sqrt(np.maximum(var, 0.0)) / width
+            var = take(q)[..., 1:] - take(q, 1)[..., :-1]
+            left = (high[..., :-1] - a) * sa
+            left *= left
+            var += left
+            right = (b - low[..., 1:]) * sb
+            right *= right
+            var += right
+            same = j[..., :-1] == j[..., 1:]  # the bin lies within one input pixel
+            whole = width * sa
+            whole *= whole
+            np.copyto(var, whole, where=np.broadcast_to(same, var.shape))
+            np.maximum(var, 0.0, out=var)
+            np.sqrt(var, out=var)
+            np.divide(var, width, out=err_out[rows])
     return out, err_out
 
 
