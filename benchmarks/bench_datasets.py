@@ -22,7 +22,9 @@ def peak_rss_mb():
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--n-stars", type=int, default=10_000)
     p.add_argument("--setups", default="HR10,HR21,HR15N")
     p.add_argument("--population", default="disk", choices=("disk", "edge", "mixed"))
@@ -46,7 +48,11 @@ def main(argv=None):
 
     t, c = time.perf_counter(), time.process_time()
     spectra, labels = make_giraffe_survey(
-        args.n_stars, setups=setups, population=args.population, random_state=args.seed, n_jobs=args.n_jobs
+        args.n_stars,
+        setups=setups,
+        population=args.population,
+        random_state=args.seed,
+        n_jobs=args.n_jobs,
     )
     wall, cpu = time.perf_counter() - t, time.process_time() - c
     out_mb = sum(spectra.flux(s).nbytes + spectra.error(s).nbytes for s in setups) / 2**20

@@ -87,7 +87,7 @@ LOG_DONORS = -4.3  # electron donors (Na, Mg, Al, Si, Ca, Fe ...) per H at solar
 DONOR_CHI = 7.0  # their representative ionisation energy, eV
 LOG_HBF = 11.4  # hydrogen n=3 bound-free opacity relative to H-
 KAPPA_SLOPE = 1.0  # continuum opacity ~ lambda^1
-LOG_LINE_SCALE = 13.34  # line/continuum opacity scale
+LOG_LINE_SCALE = 13.31  # line/continuum opacity scale
 LOG_GAMMA6 = -3.2  # van der Waals half width (A) of a line with Delta r^2 = 1 at solar pressure
 LOG_GAMMA_STARK = -0.8  # Stark half width (A) of H alpha at solar electron pressure
 GAMMA_RAD = 2.0e-4  # radiative half width, A
@@ -179,7 +179,9 @@ def abundances(elements, feh, mgfe, alfe, ali):
 
 def damping_shape(lines):
     """Per-line van der Waals strength (Unsold): (Delta r^2)^0.4, with lambda^2 to go to A."""
-    chi_ion = np.array([ATOMS[e][1] if i == 1 else ATOMS[e][2] for e, i in zip(lines.element, lines.ion)])
+    chi_ion = np.array(
+        [ATOMS[e][1] if i == 1 else ATOMS[e][2] for e, i in zip(lines.element, lines.ion)]
+    )
     e_up = lines.chi + HC_EV_A / lines.wave
     z2 = lines.ion.astype(float) ** 2
     n2_low = z2 * 13.6 / np.maximum(chi_ion - lines.chi, 0.5)
@@ -254,7 +256,8 @@ def line_opacity(atm, lines, abund, elements, vmic, wing_idx=None):
     doppler *= (lines.wave / C_KMS).astype(np.float32)[None, :]
     w = np.arange(lines.wave.size) if wing_idx is None else np.asarray(wing_idx)
     t_rel = (atm.T / _SUN_T)[:, None]
-    gamma = GAMMA_RAD + 10.0**LOG_GAMMA6 * lines.vdw[w][None, :] * 10.0 ** atm.log_pg_rel[:, None] * t_rel**-0.7
+    pressure = 10.0 ** atm.log_pg_rel[:, None] * t_rel**-0.7  # N_H v^0.6 relative to the Sun
+    gamma = GAMMA_RAD + 10.0**LOG_GAMMA6 * lines.vdw[w][None, :] * pressure
     is_h = lines.element[w] == "H"
     if is_h.any():
         # Linear Stark effect: width grows with the electron density and the upper level.

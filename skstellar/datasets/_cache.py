@@ -60,7 +60,9 @@ def load(path):
     with np.load(path, allow_pickle=False) as z:
         setups = [str(s) for s in z["setups"]]
         data = {
-            s: SetupData(SETUPS[s].wavelength, z[f"flux__{s}"], z[f"error__{s}"] if f"error__{s}" in z else None)
+            s: SetupData(
+                SETUPS[s].wavelength, z[f"flux__{s}"], z[f"error__{s}"] if f"error__{s}" in z else None
+            )
             for s in setups
         }
         tables = {"meta": Table(), "labels": Table()}

@@ -12,6 +12,7 @@ __all__ = ["LineList", "load_linelist", "build_shipped_linelist"]
 
 LINELIST_FILE = "linemake_giraffe_lines.csv"
 RYDBERG_A = 1.0 / 911.267  # 1 / Angstrom, for air wavelengths near 6500 A
+_FIELDS = ("wave", "element", "ion", "chi", "loggf")
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ class LineList:
         return self.wave.size
 
     def take(self, rows):
-        return LineList(self.wave[rows], self.element[rows], self.ion[rows], self.chi[rows], self.loggf[rows])
+        return LineList(*(getattr(self, k)[rows] for k in _FIELDS))
 
     @functools.cached_property
     def vdw(self):
@@ -107,4 +108,4 @@ def build_shipped_linelist(source, destination, keep):
 
 
 def _concat(a, b):
-    return LineList(*(np.concatenate([getattr(a, k), getattr(b, k)]) for k in ("wave", "element", "ion", "chi", "loggf")))
+    return LineList(*(np.concatenate([getattr(a, k), getattr(b, k)]) for k in _FIELDS))

@@ -123,4 +123,5 @@ def distort_continuum(flux, rng):
     x = np.linspace(-1.0, 1.0, p, dtype=np.float32)
     a = rng.uniform(0.1, 0.4, size=n) * rng.choice([-1.0, 1.0], size=n)
     b = rng.uniform(-0.3, 0.3, size=n)
-    flux *= (1.0 + a[:, None] * x[None, :] + b[:, None] * (x[None, :] ** 2 - 1.0 / 3.0)).astype(np.float32)
+    shape = 1.0 + a[:, None] * x[None, :] + b[:, None] * (x[None, :] ** 2 - 1.0 / 3.0)
+    flux *= shape.astype(np.float32)

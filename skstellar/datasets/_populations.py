@@ -28,7 +28,9 @@ LI_RICH_FRACTION = 0.02
 
 # Gaussian mixture in (Teff / 1000 K, log g): weights, means, covariances.
 _KIEL_W = np.array([0.2036, 0.153, 0.1796, 0.304, 0.1027])
-_KIEL_MU = np.array([[4.6038, 2.5101], [4.9869, 3.2285], [6.3371, 4.1819], [5.9121, 4.2519], [5.0216, 4.581]])
+_KIEL_MU = np.array(
+    [[4.6038, 2.5101], [4.9869, 3.2285], [6.3371, 4.1819], [5.9121, 4.2519], [5.0216, 4.581]]
+)
 _KIEL_COV = np.array(
     [
         [[0.0221, 0.0244], [0.0244, 0.064]],
@@ -135,7 +137,8 @@ def _disk(n, rng):
         rich = rng.choice(pool, size=min(n_li, pool.size), replace=False)
         g = rng.uniform(1.5, 3.4, rich.size)
         out["logg"][rich] = g
-        out["teff"][rich] = np.clip(4300.0 + 330.0 * (g - 1.5) + rng.normal(0.0, 80.0, rich.size), 4000.0, 5450.0)
+        teff = 4300.0 + 330.0 * (g - 1.5) + rng.normal(0.0, 80.0, rich.size)
+        out["teff"][rich] = np.clip(teff, 4000.0, 5450.0)
         out["ali"][rich] = rng.uniform(2.0, 3.9, rich.size)
         out["li_rich"][rich] = True
     out["vmic"][:] = _vmic(out["teff"], out["logg"], rng)
@@ -166,7 +169,8 @@ def _edge(n, rng):
     out["feh"][i] = rng.uniform(0.8, 1.0, i.size)
     out["mgfe"][i] = rng.normal(-0.05, 0.04, i.size)
     i = sel("extreme_al")
-    out["alfe"][i] = np.where(rng.random(i.size) < 0.7, rng.uniform(0.8, 1.5, i.size), rng.uniform(-1.0, -0.6, i.size))
+    high = rng.random(i.size) < 0.7
+    out["alfe"][i] = np.where(high, rng.uniform(0.8, 1.5, i.size), rng.uniform(-1.0, -0.6, i.size))
     # Li and vmic follow the new Teff and log g (no Li-rich stars among the edge ones).
     out["ali"][:] = _lithium(out["teff"], out["logg"], rng)
     out["vmic"][:] = _vmic(out["teff"], out["logg"], rng)

@@ -42,15 +42,16 @@ MAX_WING_HALF = 40.0  # A
 # which lines matter and how wide their windows must be.
 _BOX_TEFF = np.array([3800.0, 4300.0, 5000.0, 5800.0, 6600.0, 7300.0, 8000.0])
 _BOX_LOGG = np.array([0.5, 1.5, 2.5, 3.5, 4.5, 5.5])
+_BOX_VMIC = np.array([0.5, 2.8])
 
 
 def _box():
-    t, g = np.meshgrid(_BOX_TEFF, _BOX_LOGG, indexing="ij")
-    t, g = t.ravel(), g.ravel()
+    t, g, v = np.meshgrid(_BOX_TEFF, _BOX_LOGG, _BOX_VMIC, indexing="ij")
+    t, g, v = t.ravel(), g.ravel(), v.ravel()
     n = t.size
     return dict(
         teff=t, logg=g, feh=np.full(n, 1.0), mgfe=np.full(n, 0.6), alfe=np.full(n, 1.5),
-        ali=np.full(n, 4.0), vmic=np.full(n, 1.0),
+        ali=np.full(n, 4.0), vmic=v,
     )
 
 
@@ -74,7 +75,9 @@ def _cog_table():
 def cog(log_x):
     """log10 F(X) (F(X) ~ X for weak lines, ~ sqrt(ln X) when saturated) and ln(1 + X)."""
     table, slope = _cog_table()
-    t = (np.clip(log_x, _COG_LO, _COG_HI, dtype=np.float32) - np.float32(_COG_LO)) * np.float32(1.0 / _COG_STEP)
+    t = np.clip(log_x, _COG_LO, _COG_HI, dtype=np.float32)
+    t -= np.float32(_COG_LO)
+    t *= np.float32(1.0 / _COG_STEP)
     i = t.astype(np.intp)
     t -= i
     return table[0][i] + t * slope[0][i], table[1][i] + t * slope[1][i]
@@ -85,7 +88,8 @@ def sigma_instrument(wave, resolution):
 
 
 def _star_arrays(labels):
-    return [np.asarray(labels[k], dtype=np.float64) for k in ("teff", "logg", "feh", "mgfe", "alfe", "ali", "vmic")]
+    keys = ("teff", "logg", "feh", "mgfe", "alfe", "ali", "vmic")
+    return [np.asarray(labels[k], dtype=np.float64) for k in keys]
 
 
 def line_quantities(labels, lines, resolution, wing_idx=None):
@@ -175,11 +179,12 @@ def setup_model(name):
     wing_tau3 = wing_max / (np.pi * (9.0 * sigma0**2 + (2 * sigma0) ** 2))
     wing_lines = np.flatnonzero(wing_tau3 >= WING_THRESHOLD)
     if wing_lines.size:
-        half_w = np.minimum(np.sqrt(wing_max[wing_lines] / (np.pi * WING_TAU_EDGE)), MAX_WING_HALF) / STEP
+        half_w = np.sqrt(wing_max[wing_lines] / (np.pi * WING_TAU_EDGE))
+        half_w = np.minimum(half_w, MAX_WING_HALF) / STEP
         w_idx, w_pix, _ = _window(x0[wing_lines], half_w, p)
         line_of = wing_lines[w_idx]
         dl = wave[w_pix] - lines.wave[line_of]
-        b = 2.0 * sigma0[line_of]
+        b = 1.8 * sigma0[line_of]
         rows.append(3 * L + w_idx)
         cols.append(w_pix)
         vals.append(1.0 / (np.pi * (dl**2 + b**2)))
@@ -226,7 +231,9 @@ def render(model, labels):
     np.maximum(tau, 0.0, out=tau)
     np.negative(tau, out=tau)
     np.expm1(tau, out=tau)
-    inv_b = np.multiply.outer(((model.wave / 5500.0) ** 2).astype(np.float32), atm.inv_dmax_b.astype(np.float32))
+    inv_b = np.multiply.outer(
+        ((model.wave / 5500.0) ** 2).astype(np.float32), atm.inv_dmax_b.astype(np.float32)
+    )
     inv_b += np.float32(1.0)
     tau /= inv_b
     tau += np.float32(1.0)
