@@ -74,13 +74,23 @@ def load_linelist():
         return _read(f)
 
 
-def build_shipped_linelist(source, destination, keep):
-    """Write the shipped list from the linemake CSV: known elements, stages I-II, ``keep`` mask.
+def build_shipped_linelist(source, destination, threshold=1e-3):
+    """Write the shipped list from the linemake CSV of ``../shared/data/linelists``.
 
-    ``keep`` is called with the cleaned LineList and returns a boolean mask; the
-    survey generator uses it to drop lines that stay below a depth threshold
-    everywhere in the label space (see `_profiles.line_reach`).
+    Keeps stages I and II of the elements with atomic data in `_atmosphere.ATOMS`, and
+    the lines that reach a depth of ``threshold`` somewhere in the label box with the
+    generator's own physics (`_profiles.line_reach`; the run-time cut is 5e-3). Returns
+    the number of lines written. Used once, by hand::
+
+        from skstellar.datasets._linelist import build_shipped_linelist
+        build_shipped_linelist(
+            "../shared/data/linelists/linemake_atomic_giraffe_windows.csv",
+            "skstellar/datasets/data/linemake_giraffe_lines.csv",
+        )
     """
+    from ._profiles import line_reach  # _profiles imports this module
+    from ._setups import SETUPS
+
     lines = _read(source)
     ok = np.isin(lines.element, list(ATOMS)) & np.isin(lines.ion, (1, 2))
     ok &= ~((lines.element == "H") & (lines.ion != 1))
@@ -97,7 +107,12 @@ def build_shipped_linelist(source, destination, keep):
         np.array([-0.002, -0.303]),
     )
     lines = _concat(lines, li7)
-    lines = lines.take(np.flatnonzero(keep(lines)))
+    keep = np.zeros(len(lines), dtype=bool)
+    for setup in SETUPS.values():
+        # Each window of the cut list is judged at the resolution of its setup.
+        near = np.flatnonzero(np.abs(lines.wave - 0.5 * (setup.start + setup.end)) < 300.0)
+        keep[near] = line_reach(lines.take(near), setup.resolution)[0] >= threshold
+    lines = lines.take(np.flatnonzero(keep))
     order = np.argsort(lines.wave, kind="stable")
     lines = lines.take(order)
     with open(destination, "w", encoding="utf-8") as f:
