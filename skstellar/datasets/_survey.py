@@ -126,8 +126,8 @@ def _per_star(value, n, name, lo, hi):
 def _synthesize(labels, setups, rv, snr, seed, artefacts=None, n_jobs=None):
     """Chunked synthesis of all setups. ``artefacts``: dict of per-star observation effects.
 
-    Chunks are independent (each has its own random stream, fixed by ``seed`` and the
-    chunk number), so they run in threads -- numpy and scipy.sparse release the GIL --
+    Chunks are independent (each has its own random stream, fixed by ``seed``, the
+    chunk number and the setup), so they run in threads -- numpy and scipy.sparse release the GIL --
     and the output does not depend on ``n_jobs``.
     """
     n = labels["teff"].size
@@ -138,9 +138,12 @@ def _synthesize(labels, setups, rv, snr, seed, artefacts=None, n_jobs=None):
     def run(c):
         sl = slice(c * CHUNK, min((c + 1) * CHUNK, n))
         chunk = {k: v[sl] for k, v in labels.items()}
-        for s_idx, name in enumerate(setups):
+        for name in setups:
             model = models[name]
-            rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(c, s_idx)))
+            # Keyed by the setup's name, not its position: a setup's spectra do not
+            # depend on which other setups are asked for.
+            key = (c, list(SETUPS).index(name))
+            rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
             rest = render(model, chunk)
             if artefacts is not None:
                 em = np.flatnonzero(artefacts["emission"][sl])
