@@ -193,7 +193,7 @@ def setup_model(name):
         shape=(p, 3 * L + wing_lines.size),
     )
     basis.sort_indices()
-    lines.vdw, lines.stark  # computed now, not lazily inside the synthesis threads
+    _ = (lines.vdw, lines.stark)  # computed now, not lazily inside the synthesis threads
     return SetupModel(name, wave, setup.resolution, lines, sigma0, wing_lines, basis)
 
 
