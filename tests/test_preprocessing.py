@@ -148,6 +148,19 @@ def test_cleaner_errors_of_replaced_pixels_become_the_robust_scatter(rng):
     np.testing.assert_array_equal(np.delete(out.error("HR10")[0], 5), np.float32(0.02))
 
 
+def test_cleaner_replaces_pixels_without_information(rng):
+    # readers give pixels of inverse variance 0 an infinite error and negative ones NaN
+    flux = rng.normal(1.0, 0.01, (2, 500))
+    err = np.full_like(flux, 0.01)
+    err[0, 50], err[1, 60] = np.inf, np.nan
+    flux[0, 50] = 3.0  # its flux is meaningless
+    s = SpectralSet.from_arrays({"HR10": (np.arange(500.0), flux, err)})
+    out = SpectrumCleaner().fit_transform(s)
+    assert out.meta["n_cleaned_HR10"].tolist() == [1, 1]
+    assert np.isfinite(out.error("HR10")).all()
+    assert out.flux("HR10")[0, 50] == pytest.approx(np.median(np.delete(flux[0], 50)), abs=1e-4)
+
+
 @pytest.mark.parametrize("bad", [0.0, np.nan])
 def test_cleaner_empty_spectrum_raises_naming_star_and_setup(bad):
     flux = np.ones((3, 50))
@@ -301,6 +314,22 @@ def test_rebinner_agrees_with_specutils(grid, rng):
         ref_err = 1 / np.sqrt(ref.uncertainty.array[2:-2])
         np.testing.assert_allclose(out.flux("HR10")[i, 2:-2], ref_flux, rtol=1e-4)
         np.testing.assert_allclose(out.error("HR10")[i, 2:-2], ref_err, rtol=1e-4)
+
+
+def test_rebinner_bins_over_a_pixel_without_information_get_infinite_error(rng):
+    wave = 5000.025 + 0.05 * np.arange(400)
+    flux = rng.normal(1.0, 0.01, (2, 400))
+    err = np.full_like(flux, 0.02)
+    bad_err = err.copy()
+    bad_err[0, 100] = np.inf  # pixel 5005.00-5005.05 A
+    reb = Rebinner(step=0.1, ranges=(5001.0, 5018.0))
+    good = reb.fit_transform(SpectralSet.from_arrays({"A": (wave, flux, err)}))
+    out = reb.transform(SpectralSet.from_arrays({"A": (wave, flux, bad_err)}))
+    hit = np.abs(reb.grids_["A"] - 5005.0) < 0.01  # the only bin overlapping it: 5004.95-5005.05 A
+    assert hit.sum() == 1 and np.isinf(out.error("A")[0, hit]).all()
+    np.testing.assert_allclose(out.error("A")[0, ~hit], good.error("A")[0, ~hit], rtol=1e-6)
+    np.testing.assert_array_equal(out.error("A")[1], good.error("A")[1])
+    np.testing.assert_array_equal(out.flux("A"), good.flux("A"))
 
 
 def test_locate_matches_searchsorted_on_nonlinear_rows(rng):

@@ -19,12 +19,14 @@ _MEAN_AD_TO_SIGMA = 1.2533
 class SpectrumCleaner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Replace cosmic-ray spikes, zero-flux and NaN/inf pixels by each spectrum's median.
 
-    Per spectrum and setup, over its usable pixels (finite and non-zero): the median
-    flux ``m`` and the robust scatter ``s = 1.4826 * MAD`` (median absolute deviation
-    from ``m``, which equals the standard deviation for Gaussian noise and is not
-    inflated by the spikes it is meant to find). A pixel is replaced by ``m`` when its
-    flux is zero, NaN or inf, or when it exceeds ``m + sigma * s`` (a spike). The cut is
-    one-sided: absorption lines lie below the median and are never touched.
+    Per spectrum and setup, over its usable pixels (finite, non-zero flux and, if
+    errors are given, a finite error): the median flux ``m`` and the robust scatter
+    ``s = 1.4826 * MAD`` (median absolute deviation from ``m``, which equals the
+    standard deviation for Gaussian noise and is not inflated by the spikes it is meant
+    to find). A pixel is replaced by ``m`` when its flux is zero, NaN or inf, when its
+    error is NaN or inf (an inverse variance of 0, as readers give bad pixels), or when
+    its flux exceeds ``m + sigma * s`` (a spike). The cut is one-sided: absorption
+    lines lie below the median and are never touched.
 
     The transformer is stateless: ``fit`` only validates the input.
 
@@ -169,6 +171,8 @@ def _clean(flux, error, sigma):
         f = flux[rows]
         invalid = ~np.isfinite(f)
         invalid |= f == 0
+        if error is not None:  # inverse variance 0 (error inf) or negative (NaN): bad pixel
+            invalid |= ~np.isfinite(error[rows])
         m = np.count_nonzero(invalid, axis=1)
         empty[rows] = m == p
         low = _low_half(invalid, m)

@@ -24,7 +24,8 @@ class Rebinner(TransformerMixin, BaseEstimator):
     overlap of input pixel ``j`` with output bin ``k`` of width ``w_k``, so the
     integral of the flux over any stretch of whole output bins is preserved. Flux
     errors propagate as ``sigma_k^2 = sum_j sigma_j^2 o_jk^2 / w_k^2`` (the formula of
-    specutils' ``FluxConservingResampler``). It is computed for all spectra at once,
+    specutils' ``FluxConservingResampler``); a bin overlapping a pixel of infinite or
+    NaN error (no information) gets an infinite error. It is computed for all spectra at once,
     from the cumulative integral of each spectrum at its pixel edges read off at the
     output edges, in chunks of rows to bound memory.
 
@@ -328,6 +329,10 @@ def _rebin(wavelength, flux, error, new_edges):
             # Bin k spans input pixels j[k] .. j[k + 1]: partial overlaps at both ends,
             # whole pixels (cumulative sum q of (sigma dx)^2) in between.
             s = error[rows].astype(np.float64)
+            no_info = ~np.isfinite(s)
+            if no_info.any():  # counted apart: inf would turn the cumulative sums to NaN
+                s[no_info] = 0.0
+                n_inf = _cumulative(no_info)
             np.multiply(s, dx, out=work)
             work *= work
             q = _cumulative(work)
@@ -345,6 +350,8 @@ def _rebin(wavelength, flux, error, new_edges):
             whole *= whole
             np.copyto(var, whole, where=np.broadcast_to(same, var.shape))
             np.maximum(var, 0.0, out=var)
+            if no_info.any():  # a bin overlapping such a pixel knows nothing either
+                var[take(n_inf, 1)[..., 1:] > take(n_inf)[..., :-1]] = np.inf
             np.sqrt(var, out=var)
             np.divide(var, width, out=err_out[rows])
     return out, err_out
