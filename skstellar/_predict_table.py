@@ -34,7 +34,7 @@ def predict_table(pipeline, X):
     ----------
     pipeline : Pipeline or estimator
         Fitted. Its last step is a regressor (or a filter, for flags alone); a filter may
-        sit anywhere before it, or nowhere.
+        sit anywhere before it, also inside a nested pipeline, or nowhere.
     X : SpectralSet or array-like of shape (n, n_features)
         Spectra, as the pipeline's first step expects them.
 
@@ -82,8 +82,8 @@ def predict_table(pipeline, X):
     >>> table["training_like"].tolist()
     [True, True, True, True, False]
     """
-    steps = [step for _, step in pipeline.steps] if isinstance(pipeline, Pipeline) else [pipeline]
-    names = [name for name, _ in pipeline.steps] if isinstance(pipeline, Pipeline) else ["filter"]
+    named = _flatten(pipeline) if isinstance(pipeline, Pipeline) else [("filter", pipeline)]
+    names, steps = [name for name, _ in named], [step for _, step in named]
     n = _n_spectra(X)
     table = Table({"id": np.asarray(X.ids) if isinstance(X, SpectralSet) else np.arange(n)})
 
@@ -121,6 +121,17 @@ def predict_table(pipeline, X):
     if len(verdicts) > 1:
         table["training_like"] = np.logical_and.reduce([v.training_like for _, v in verdicts])
     return table
+
+
+def _flatten(pipeline, prefix=""):
+    """(name, step) pairs of a pipeline, nested pipelines expanded (names joined by "__")."""
+    named = []
+    for name, step in pipeline.steps:
+        if isinstance(step, Pipeline):
+            named.extend(_flatten(step, f"{prefix}{name}__"))
+        else:
+            named.append((prefix + name, step))
+    return named
 
 
 def _n_spectra(X):

@@ -318,6 +318,8 @@ def test_predict_table_with_two_filters_and_filter_only(survey):
     np.testing.assert_array_equal(table["training_like"], table[first] & table[second])
     flags = predict_table(pipe[0], X)
     assert flags.colnames[:2] == ["id", "training_like"] and len(flags) == 15
+    nested = make_pipeline(make_pipeline(pipe[0]), pipe[2])  # the filter inside a sub-pipeline
+    np.testing.assert_array_equal(predict_table(nested, X)["training_like"], table[first])
 
 
 def test_predict_table_with_the_cnn_ensemble(survey):
