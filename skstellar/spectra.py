@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import numpy as np
 from astropy.table import Table, vstack
@@ -12,36 +11,93 @@ from astropy.table import Table, vstack
 __all__ = ["SpectralSet", "SetupData"]
 
 
-@dataclass(frozen=True)
 class SetupData:
     """The spectra of one instrument setup for all stars of a :class:`SpectralSet`.
 
-    Attributes
+    Parameters
     ----------
     wavelength : ndarray of shape (n_pixels,) or (n_stars, n_pixels), float64
-        Wavelength in Angstrom; strictly increasing along the pixel axis. A 1-D grid
-        is shared by every star, a 2-D grid gives each star its own.
+        The stored grid (:attr:`grid`), in Angstrom; strictly increasing along the
+        pixel axis. A 1-D grid is shared by every star, a 2-D grid gives each star its
+        own.
     flux : ndarray of shape (n_stars, n_pixels), float32
     error : ndarray of shape (n_stars, n_pixels), float32, or None
         One-sigma flux uncertainty.
+    scale : ndarray of shape (n_stars,), float64, or None
+        Per-star factor on a shared 1-D grid: star ``i`` is sampled at
+        ``grid * scale[i]``. A Doppler correction of a shared grid is such a factor
+        (:class:`~skstellar.preprocessing.RadialVelocityCorrector` sets it), so it
+        costs 8 bytes per star instead of 8 bytes per pixel.
+
+    Attributes
+    ----------
+    wavelength : ndarray of shape (n_pixels,) or (n_stars, n_pixels)
+        The effective grid of every star: :attr:`grid` itself, or ``grid * scale[:,
+        None]`` (built on each access) when a scale is set.
+    grid : ndarray of shape (n_pixels,) or (n_stars, n_pixels)
+        The stored grid, without the scale: fast paths read it with :attr:`scale`.
     """
 
-    wavelength: np.ndarray
-    flux: np.ndarray
-    error: np.ndarray | None = None
+    __slots__ = ("_grid", "_flux", "_error", "_scale")
+
+    def __init__(self, wavelength, flux, error=None, scale=None):
+        object.__setattr__(self, "_grid", wavelength)
+        object.__setattr__(self, "_flux", flux)
+        object.__setattr__(self, "_error", error)
+        object.__setattr__(self, "_scale", scale)
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"SetupData is read-only; build a new one (cannot set {name!r}).")
+
+    def __reduce__(self):
+        return (SetupData, (self._grid, self._flux, self._error, self._scale))
+
+    @property
+    def grid(self) -> np.ndarray:
+        """The stored grid: ``(p,)`` or ``(n, p)``, without the per-star :attr:`scale`."""
+        return self._grid
+
+    @property
+    def scale(self) -> np.ndarray | None:
+        """Per-star factor ``(n,)`` on the shared :attr:`grid`, or None."""
+        return self._scale
+
+    @property
+    def flux(self) -> np.ndarray:
+        return self._flux
+
+    @property
+    def error(self) -> np.ndarray | None:
+        return self._error
+
+    @property
+    def wavelength(self) -> np.ndarray:
+        """The effective grid: ``(p,)`` if shared by all stars, else ``(n, p)`` float64."""
+        if self._scale is None:
+            return self._grid
+        return self._grid[np.newaxis, :] * self._scale[:, np.newaxis]
 
     @property
     def shared_grid(self) -> bool:
         """True when every star of the setup has the same wavelength grid."""
-        return self.wavelength.ndim == 1
+        return self._grid.ndim == 1 and self._scale is None
 
     def take(self, rows: np.ndarray) -> SetupData:
-        wave = self.wavelength if self.shared_grid else self.wavelength[rows]
-        err = None if self.error is None else self.error[rows]
-        return SetupData(wave, self.flux[rows], err)
+        wave = self._grid if self._grid.ndim == 1 else self._grid[rows]
+        err = None if self._error is None else self._error[rows]
+        scale = None if self._scale is None else self._scale[rows]
+        return SetupData(wave, self._flux[rows], err, scale)
+
+    def __repr__(self) -> str:
+        n, p = self._flux.shape
+        grid = "per-star grids" if self._grid.ndim == 2 else "shared grid"
+        if self._scale is not None:
+            grid += " x per-star scale"
+        err = ", with errors" if self._error is not None else ""
+        return f"<SetupData: {n} stars x {p} px ({grid}{err})>"
 
 
-def _as_setup(name, wavelength, flux, error=None) -> SetupData:
+def _as_setup(name, wavelength, flux, error=None, scale=None) -> SetupData:
     """Validate and convert the arrays of one setup; errors name the setup."""
     where = f"setup {name!r}"
     wave = np.asarray(wavelength, dtype=np.float64)
@@ -87,7 +143,25 @@ def _as_setup(name, wavelength, flux, error=None) -> SetupData:
             error = error[np.newaxis, :]
         if error.shape != flux.shape:
             raise ValueError(f"{where}: error has shape {error.shape} but flux has {flux.shape}.")
-    return SetupData(wave, flux, error)
+    if scale is not None:
+        scale = np.asarray(scale, dtype=np.float64)
+        if wave.ndim != 1:
+            raise ValueError(
+                f"{where}: a per-star scale needs a shared 1-D wavelength grid; this one has "
+                f"shape {wave.shape}."
+            )
+        if scale.shape != (flux.shape[0],):
+            raise ValueError(
+                f"{where}: scale has shape {scale.shape}; expected one factor per star "
+                f"({flux.shape[0]},)."
+            )
+        bad = ~(np.isfinite(scale) & (scale > 0))
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise ValueError(
+                f"{where}: scale must be finite and positive; star {i} has {scale[i]}."
+            )
+    return SetupData(wave, flux, error, scale)
 
 
 def _first_bad(mask):
@@ -218,13 +292,17 @@ class SpectralSet:
         data = {}
         for name in first.setups:
             parts = [s._setups[name] for s in sets]
-            shared = all(p.shared_grid for p in parts) and all(
-                p.wavelength.shape == parts[0].wavelength.shape
-                and np.array_equal(p.wavelength, parts[0].wavelength)
+            same_grid = all(p.grid.ndim == 1 for p in parts) and all(
+                p.grid.shape == parts[0].grid.shape and np.array_equal(p.grid, parts[0].grid)
                 for p in parts
             )
-            if shared:
-                wave = parts[0].wavelength
+            scale = None
+            if same_grid:
+                wave = parts[0].grid
+                if any(p.scale is not None for p in parts):  # keep the grids implicit
+                    scale = np.concatenate(
+                        [np.ones(p.flux.shape[0]) if p.scale is None else p.scale for p in parts]
+                    )
             else:
                 widths = {p.flux.shape[1] for p in parts}
                 if len(widths) != 1:
@@ -238,30 +316,39 @@ class SpectralSet:
             if any(e is None for e in errs) and not all(e is None for e in errs):
                 raise ValueError(f"Cannot concatenate setup {name!r}: some sets have errors, some not.")
             err = None if errs[0] is None else np.concatenate(errs)
-            data[name] = SetupData(wave, np.concatenate([p.flux for p in parts]), err)
+            data[name] = SetupData(wave, np.concatenate([p.flux for p in parts]), err, scale)
         meta = vstack([s.meta for s in sets], join_type="outer", metadata_conflicts="silent")
         return cls(data, meta)
 
-    def replace(self, setup=None, *, wavelength=None, flux=None, error=None, meta=None) -> SpectralSet:
+    def replace(
+        self, setup=None, *, wavelength=None, flux=None, error=None, scale=None, meta=None
+    ) -> SpectralSet:
         """A new SpectralSet with one setup's arrays and/or the metadata replaced.
 
         The other arrays are shared, not copied: transformers build their output with it
-        and never write into their input.
+        and never write into their input. A new ``wavelength`` is the stars' effective
+        grid and drops the setup's per-star scale unless ``scale`` is given too; a new
+        ``scale`` alone applies to the setup's stored shared grid.
         """
         setups = dict(self._setups)
         if setup is not None:
             old = self._setup(setup)
+            if wavelength is None:
+                wavelength, scale = old.grid, old.scale if scale is None else scale
             setups[setup] = _as_setup(
                 setup,
-                old.wavelength if wavelength is None else wavelength,
+                wavelength,
                 old.flux if flux is None else flux,
                 old.error if error is None else error,
+                scale,
             )
         return SpectralSet(setups, self._meta if meta is None else meta)
 
     def with_setups(self, setups: Mapping[str, SetupData], meta=None) -> SpectralSet:
         """A new SpectralSet holding ``setups`` (validated) and this set's or the given meta."""
-        data = {name: _as_setup(name, d.wavelength, d.flux, d.error) for name, d in setups.items()}
+        data = {
+            name: _as_setup(name, d.grid, d.flux, d.error, d.scale) for name, d in setups.items()
+        }
         return SpectralSet(data, self._meta if meta is None else meta)
 
     # -- access -----------------------------------------------------------------------
@@ -291,7 +378,12 @@ class SpectralSet:
         return self._setup(setup)
 
     def wavelength(self, setup) -> np.ndarray:
-        """Wavelength grid of a setup: ``(p,)`` if shared, else ``(n, p)``."""
+        """Wavelength grid of a setup: ``(p,)`` if shared, else ``(n, p)``.
+
+        A setup with a per-star scale (a shared grid after a Doppler correction) gives
+        its effective ``(n, p)`` grids, built on each call; read
+        ``setup_data(setup).grid`` and ``.scale`` to avoid that.
+        """
         return self._setup(setup).wavelength
 
     def flux(self, setup) -> np.ndarray:
@@ -376,9 +468,11 @@ class SpectralSet:
     def __repr__(self) -> str:
         parts = []
         for name, d in self._setups.items():
-            w = d.wavelength
-            lo, hi = float(np.min(w[..., 0])), float(np.max(w[..., -1]))
-            grid = "shared grid" if d.shared_grid else "per-star grids"
+            w, f = d.grid, 1.0 if d.scale is None else d.scale
+            lo, hi = float(np.min(w[..., 0] * f)), float(np.max(w[..., -1] * f))
+            grid = "shared grid" if d.grid.ndim == 1 else "per-star grids"
+            if d.scale is not None:
+                grid += " x per-star scale"
             err = ", with errors" if d.error is not None else ""
             parts.append(f"{name}: {d.flux.shape[1]} px {lo:.2f}-{hi:.2f} A ({grid}{err})")
         cols = ", ".join(self._meta.colnames)
