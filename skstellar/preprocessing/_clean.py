@@ -141,7 +141,7 @@ class SpectrumCleaner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             meta[f"n_cleaned_{setup}"] = counts
             if self.empty == "flag":
                 meta[f"empty_{setup}"] = empty
-            setups[setup] = (data.wavelength, flux, error)
+            setups[setup] = (data.grid, flux, error, data.scale)
         return as_output(rebuild(S, setups, meta), from_array)
 
     @classmethod

@@ -5,10 +5,15 @@ Python loop over stars, feature names that carry the wavelength, and the row chu
 that bound the temporaries of the vectorised steps.
 """
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 __all__ = [
     "SPEED_OF_LIGHT_KMS",
+    "for_each_chunk",
+    "linear_step",
     "locate",
     "outer_edges",
     "pixel_edges",
@@ -30,6 +35,49 @@ def row_chunks(n_rows, n_cols):
     """Slices over ``n_rows`` with about ``_CHUNK_ELEMENTS / n_cols`` rows each."""
     size = max(1, _CHUNK_ELEMENTS // max(1, n_cols))
     return [slice(start, min(start + size, n_rows)) for start in range(0, n_rows, size)]
+
+
+# Threads over row chunks: numpy releases the GIL in the heavy calls (partition, cumsum,
+# take, ufuncs), so the chunks of one step run on all cores. Each chunk writes its own
+# rows of the output and nothing else, so the result does not depend on the number of
+# threads. Capped at 8: the steps are memory-bound beyond that.
+MAX_THREADS = min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+_pool = None
+
+
+def for_each_chunk(func, chunks, n_threads=None):
+    """Call ``func(chunk)`` for every chunk, on up to ``n_threads`` threads (default
+    :data:`MAX_THREADS`); exceptions propagate. The calls must touch disjoint outputs."""
+    global _pool
+    chunks = list(chunks)
+    n_threads = MAX_THREADS if n_threads is None else n_threads
+    if n_threads <= 1 or len(chunks) <= 1:
+        for chunk in chunks:
+            func(chunk)
+        return
+    if _pool is None or _pool._max_workers < n_threads:
+        _pool = ThreadPoolExecutor(max_workers=n_threads, thread_name_prefix="skstellar")
+    # one task per thread, each walking its share of the chunks in order
+    shares = [chunks[k::n_threads] for k in range(n_threads)]
+    futures = [_pool.submit(lambda share: [func(c) for c in share], s) for s in shares if s]
+    for f in futures:
+        f.result()
+
+
+def linear_step(centres):
+    """The pixel width of a regular (linear) 1-D grid, or None if it is not regular.
+
+    Regular means every centre lies within 1e-9 pixel of ``first + k * step``: then a
+    wavelength's pixel position is arithmetic, with no search.
+    """
+    c = np.asarray(centres, dtype=np.float64)
+    if c.ndim != 1 or c.size < 2:
+        return None
+    step = (c[-1] - c[0]) / (c.size - 1)
+    ideal = c[0] + step * np.arange(c.size)
+    if np.max(np.abs(c - ideal)) <= 1e-9 * step:
+        return float(step)
+    return None
 
 
 def pixel_edges(centres):

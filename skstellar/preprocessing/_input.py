@@ -98,7 +98,8 @@ def rebuild(X, setups, meta=None):
     """A new SpectralSet from arrays that a step built valid by construction.
 
     Skips re-validation: that would cost passes over per-star wavelength grids
-    (8 bytes a pixel) for nothing. ``setups`` maps names to ``(wavelength, flux, error)``.
+    (8 bytes a pixel) for nothing. ``setups`` maps names to ``(wavelength, flux, error)``
+    or ``(wavelength, flux, error, scale)``.
     """
     data = {name: SetupData(*arrays) for name, arrays in setups.items()}
     return SpectralSet(data, X.meta if meta is None else meta)

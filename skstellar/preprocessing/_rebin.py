@@ -6,7 +6,16 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from ..utils._sklearn import Interval, StrOptions, _fit_context, check_is_fitted
-from ._grid import locate, outer_edges, pixel_edges, row_chunks, row_taker, wavelength_names
+from ._grid import (
+    for_each_chunk,
+    linear_step,
+    locate,
+    outer_edges,
+    pixel_edges,
+    row_chunks,
+    row_taker,
+    wavelength_names,
+)
 from ._input import as_output, as_spectral_set, rebuild
 
 __all__ = ["Rebinner"]
@@ -130,10 +139,10 @@ class Rebinner(TransformerMixin, BaseEstimator):
                     )
         self.grids_, self.steps_ = {}, {}
         for setup in S.setups:
-            step = self._step(setup, S.wavelength(setup))
+            step = self._step(setup, S)
             span = self._range(setup)
             if span is None:
-                first, last = outer_edges(S.wavelength(setup))
+                first, last = _outer_edges(S.setup_data(setup))
                 lo, hi = float(np.max(first)), float(np.min(last))
                 k_lo = np.ceil(lo / step + 0.5 - _TOL)
                 k_hi = np.floor(hi / step - 0.5 + _TOL)
@@ -173,7 +182,7 @@ class Rebinner(TransformerMixin, BaseEstimator):
             centres = self.grids_[setup]
             edges = pixel_edges(centres)
             n_low, n_high = self._uncovered_bins(S, setup, edges)
-            flux, error = _rebin(data.wavelength, data.flux, data.error, edges)
+            flux, error = _rebin(data, edges)
             if self.uncovered == "continuum":
                 padded = np.minimum(n_low + n_high, centres.size)
                 rows = np.flatnonzero(padded)
@@ -213,9 +222,7 @@ class Rebinner(TransformerMixin, BaseEstimator):
     # -- helpers ----------------------------------------------------------------------
     def _uncovered_bins(self, S, setup, edges):
         """Per star, how many output bins at the low and the high end it does not cover."""
-        first, last = outer_edges(S.wavelength(setup))
-        first = np.broadcast_to(first, (len(S),))
-        last = np.broadcast_to(last, (len(S),))
+        first, last = _outer_edges(S.setup_data(setup))
         slack = _TOL * self.steps_[setup]
         m = edges.size - 1
         n_low = np.searchsorted(edges[:-1], first - slack, side="left")
@@ -237,7 +244,7 @@ class Rebinner(TransformerMixin, BaseEstimator):
                 )
         return n_low, n_high
 
-    def _step(self, setup, wavelength):
+    def _step(self, setup, S):
         if isinstance(self.step, dict):
             if setup not in self.step:
                 raise ValueError(
@@ -250,7 +257,7 @@ class Rebinner(TransformerMixin, BaseEstimator):
             return float(step)
         if self.step is not None:
             return float(self.step)
-        widths = np.diff(np.asarray(wavelength), axis=-1)
+        widths = np.diff(S.wavelength(setup), axis=-1)
         if widths.size == 0:
             return 1.0
         median = float(np.median(widths))
@@ -285,76 +292,260 @@ class Rebinner(TransformerMixin, BaseEstimator):
         return tags
 
 
-def _rebin(wavelength, flux, error, new_edges):
-    """Flux-conserving resampling of all rows onto the bins ``new_edges``.
+def _outer_edges(data):
+    """First and last pixel edge of every star, ``(n,)`` each, without building its grid."""
+    first, last = outer_edges(data.grid)
+    if data.scale is not None:  # the edges of a scaled grid are the scaled edges
+        return first * data.scale, last * data.scale
+    n = data.flux.shape[0]
+    return np.broadcast_to(first, (n,)), np.broadcast_to(last, (n,))
+
+
+def _rebin(data, new_edges, n_threads=None):
+    """Flux-conserving resampling of all rows of one setup onto the bins ``new_edges``.
 
     Parameters
     ----------
-    wavelength : ndarray of shape (p,) or (n, p)
-        Input pixel centres.
-    flux, error : ndarray of shape (n, p); error may be None
+    data : SetupData
+        Input pixel centres (a shared grid, optionally with a per-star scale, or
+        per-star grids), flux and optional error, each ``(n, p)``.
     new_edges : ndarray of shape (m + 1,)
+    n_threads : int, default=None
+        Threads over row chunks (None: ``MAX_THREADS``); the result does not depend on it.
 
     Returns
     -------
     flux, error : ndarray of shape (n, m) float32 (error None if not given)
     """
+    flux, error = data.flux, data.error
     n, p = flux.shape
     m = new_edges.size - 1
     out = np.empty((n, m), dtype=np.float32)
     err_out = None if error is None else np.empty((n, m), dtype=np.float32)
-    width = np.diff(new_edges)
-    a, b = new_edges[:-1], new_edges[1:]
-    shared = wavelength.ndim == 1
-    if shared:
-        edges = pixel_edges(wavelength)
-        j, low, high = locate(edges, new_edges, with_edges=True)
-    for rows in row_chunks(n, p):
-        if not shared:
-            edges = pixel_edges(wavelength[rows])
-            j, low, high = locate(edges, new_edges, with_edges=True)
-        dx = np.diff(edges, axis=-1)
-        take = row_taker(j, p + 1)
-        # Cumulative integral at the input edges; it is linear in between (the flux
-        # density is constant within a pixel), which gives it at every output edge.
-        work = flux[rows] * dx
-        cum = _cumulative(work)
-        c0 = take(cum)
-        at = take(cum, 1)
-        at -= c0
-        at *= (new_edges - low) / (high - low)
-        at += c0
-        np.divide(np.diff(at, axis=1), width, out=out[rows])
-        if error is not None:
-            # Bin k spans input pixels j[k] .. j[k + 1]: partial overlaps at both ends,
-            # whole pixels (cumulative sum q of (sigma dx)^2) in between.
-            s = error[rows].astype(np.float64)
-            no_info = ~np.isfinite(s)
-            if no_info.any():  # counted apart: inf would turn the cumulative sums to NaN
-                s[no_info] = 0.0
-                n_inf = _cumulative(no_info)
-            np.multiply(s, dx, out=work)
-            work *= work
-            q = _cumulative(work)
-            s_at = row_taker(j, p)(s)
-            sa, sb = s_at[..., :-1], s_at[..., 1:]
-            var = take(q)[..., 1:] - take(q, 1)[..., :-1]
-            left = (high[..., :-1] - a) * sa
-            left *= left
-            var += left
-            right = (b - low[..., 1:]) * sb
-            right *= right
-            var += right
-            same = j[..., :-1] == j[..., 1:]  # the bin lies within one input pixel
-            whole = width * sa
-            whole *= whole
-            np.copyto(var, whole, where=np.broadcast_to(same, var.shape))
-            np.maximum(var, 0.0, out=var)
-            if no_info.any():  # a bin overlapping such a pixel knows nothing either
-                var[take(n_inf, 1)[..., 1:] > take(n_inf)[..., :-1]] = np.inf
-            np.sqrt(var, out=var)
-            np.divide(var, width, out=err_out[rows])
+    if data.grid.ndim == 2:
+        chunk = _per_star_chunk(data.grid, flux, error, new_edges, out, err_out)
+    else:
+        chunk = _shared_chunk(data.grid, data.scale, flux, error, new_edges, out, err_out)
+    for_each_chunk(chunk, row_chunks(n, p), n_threads)
     return out, err_out
+
+
+def _shared_chunk(grid, scale, flux, error, new_edges, out, err_out):
+    """The chunk function for a shared grid, with or without a per-star scale.
+
+    Works in each star's observed frame: the output edges map to it by a division by
+    the star's scale, and the mean flux density over a bin does not depend on the
+    frame (the scale cancels between overlap and width). On a regular grid the edges'
+    positions in pixel units are arithmetic; otherwise one searchsorted of all edges
+    of the chunk at once.
+    """
+    p = flux.shape[1]
+    step = linear_step(grid)
+    edges = pixel_edges(grid)
+    if step is not None:
+        # positions in pixel units; pixel weights of 1 (the width cancels out)
+        origin, inv_step, weights = edges[0], 1.0 / step, None
+    else:
+        weights = np.diff(edges)
+
+    def positions(x):
+        """(j, t, width) of values x: pixel index, fraction into it, bin widths."""
+        if step is not None:
+            u = x - origin
+            u *= inv_step
+            j = np.floor(u).astype(np.intp)
+            np.clip(j, 0, p - 1, out=j)
+            t = u - j
+            width = np.diff(u, axis=-1)
+        else:
+            j = np.searchsorted(edges, x.ravel(), side="right").reshape(x.shape)
+            j -= 1
+            np.clip(j, 0, p - 1, out=j)
+            low = edges[j]
+            t = x - low
+            t /= edges[j + 1] - low
+            width = np.diff(x, axis=-1)
+        # bins beyond the spectrum are padded or refused by the caller
+        np.clip(t, 0.0, 1.0, out=t)
+        return j, t, width
+
+    if scale is None:  # one set of positions for every row
+        fixed = positions(new_edges)
+
+    def chunk(rows):
+        if scale is None:
+            j, t, width = fixed
+        else:
+            j, t, width = positions(new_edges[np.newaxis, :] / scale[rows, np.newaxis])
+        _rebin_rows(flux[rows], None if error is None else error[rows], j, t, width, weights,
+                    out[rows], None if err_out is None else err_out[rows])
+
+    return chunk
+
+
+# Above this many pixel boundaries inside one output bin, the cumulative sums are cheaper
+# than reading every pixel of the bin.
+_MAX_DIRECT = 6
+# Overlaps below this fraction of a pixel are rounding at a shared edge, not overlaps.
+_TINY = 1e-6
+
+
+def _rebin_rows(f, s, j, t, width, weights, out, err_out):
+    """Rebin rows ``f`` (r, p): directly for narrow bins, else by cumulative sums."""
+    d = j[..., 1:] - j[..., :-1]
+    if d.size and int(d.max()) <= _MAX_DIRECT:
+        _rebin_direct(f, s, j, t, d, width, weights, out, err_out)
+    else:
+        _rebin_cumulative(f, s, j, t, width, weights, out, err_out)
+
+
+def _rebin_direct(f, s, j, t, d, width, weights, out, err_out):
+    """Rebin rows ``f`` (r, p) reading the few pixels of each bin (float32 sums).
+
+    Bin ``k`` runs from position ``j0 + t0`` to ``j1 + t1`` (pixel index plus fraction,
+    ``d = j1 - j0``); pixel ``j0 + i`` overlaps it by ``clip(d + t1 - i, 0, 1)``, less
+    ``t0`` for ``i = 0``. The overlaps are small numbers, so float32 keeps ~1e-7
+    relative precision, and the pixel indices are clamped to ``j1`` (zero overlap
+    beyond it) so no read leaves the bin.
+    """
+    r, p = f.shape
+    if j.ndim == 1:  # the same pixels for every row
+        J = j
+
+        def gather(arr, idx):
+            return arr[:, idx]
+    else:
+        J = j + (np.arange(r) * p)[:, np.newaxis]
+
+        def gather(arr, idx):
+            return np.take(arr.reshape(-1), idx)
+
+    J0, J1 = J[..., :-1], J[..., 1:]
+    t0 = t[..., :-1].astype(np.float32)
+    reach = d.astype(np.float32)  # d + t1: the bin's end relative to its first pixel
+    reach += t[..., 1:]
+    d_min, d_max = int(d.min()), int(d.max())
+    if weights is not None:
+        w = weights.astype(np.float32)
+        f = f * w
+        if s is not None:
+            s = s * w
+    acc = var = None
+    for i in range(d_max + 1):
+        if 0 < i < d_min:  # a whole pixel inside every bin
+            idx, o = J0 + i, None
+        else:
+            idx = J0 if i == 0 else np.minimum(J0 + i, J1)
+            o = reach - np.float32(i)
+            np.clip(o, 0.0, 1.0, out=o)
+            if i == 0:
+                o -= t0
+        term = gather(f, idx)
+        if o is not None:
+            term *= o
+        if acc is None:
+            acc = term
+        else:
+            acc += term
+        if s is None:
+            continue
+        term = gather(s, idx)
+        if o is not None:
+            term *= o
+            term *= term
+            # no overlap: no contribution, even from a pixel of infinite error
+            np.copyto(term, 0.0, where=o <= _TINY)
+        else:
+            term *= term
+        if var is None:
+            var = term
+        else:
+            var += term
+    width = width.astype(np.float32)
+    np.divide(acc, width, out=out)
+    if s is None:
+        return
+    # an overlapped pixel with NaN or infinite error (no information) leaves a NaN or inf
+    var[np.isnan(var)] = np.inf
+    np.sqrt(var, out=var)
+    np.divide(var, width, out=err_out)
+
+
+def _rebin_cumulative(f, s, j, t, width, weights, out, err_out):
+    """Rebin rows ``f`` (r, p) given the output edges' pixels ``j`` and fractions ``t``.
+
+    The cumulative integral of a row at its pixel edges is linear within a pixel (the
+    flux density is constant there): at an output edge in pixel ``j`` it is
+    ``C[j] + t * f[j] * w[j]``, with ``w`` the pixel ``weights`` (widths; None for 1).
+    Errors: bin ``k`` spans pixels ``j[k] .. j[k + 1]``, partial overlaps at both ends
+    and whole pixels in between (cumulative sum ``Q`` of ``(sigma w)^2``).
+    """
+    r, p = f.shape
+    take = row_taker(j, p + 1)
+    take_p = row_taker(j, p)
+    cum = np.zeros((r, p + 1))
+    if weights is None:
+        np.cumsum(f, axis=1, dtype=np.float64, out=cum[:, 1:])
+        fj = take_p(f).astype(np.float64)
+    else:
+        fw = f * weights
+        np.cumsum(fw, axis=1, out=cum[:, 1:])
+        fj = take_p(fw)
+    at = take(cum)
+    fj *= t
+    at += fj
+    np.divide(np.diff(at, axis=1), width, out=out)
+    if s is None:
+        return
+    a = s.astype(np.float64)
+    no_info = ~np.isfinite(a)
+    has_no_info = no_info.any()
+    if has_no_info:  # counted apart: inf would turn the cumulative sums to NaN
+        a[no_info] = 0.0
+        n_inf = _cumulative(no_info)
+    if weights is not None:
+        a *= weights
+    aj = take_p(a)
+    a *= a
+    q = _cumulative(a)
+    qj = take(q)
+    a0, a1 = aj[..., :-1], aj[..., 1:]
+    t0, t1 = t[..., :-1], t[..., 1:]
+    var = qj[..., 1:] - qj[..., :-1]
+    var -= a0 * a0
+    left = (1.0 - t0) * a0
+    left *= left
+    var += left
+    right = t1 * a1
+    right *= right
+    var += right
+    same = j[..., :-1] == j[..., 1:]  # the bin lies within one input pixel
+    if same.any():
+        whole = (t1 - t0) * a0
+        whole *= whole
+        np.copyto(var, whole, where=np.broadcast_to(same, var.shape))
+    np.maximum(var, 0.0, out=var)
+    if has_no_info:  # a bin overlapping such a pixel knows nothing either
+        var[take(n_inf, 1)[..., 1:] > take(n_inf)[..., :-1]] = np.inf
+    np.sqrt(var, out=var)
+    np.divide(var, width, out=err_out)
+
+
+def _per_star_chunk(wavelength, flux, error, new_edges, out, err_out):
+    """The chunk function for per-star grids ``(n, p)``: pixels located row by row."""
+    p = flux.shape[1]
+
+    def chunk(rows):
+        edges = pixel_edges(wavelength[rows])
+        j, low, high = locate(edges, new_edges, with_edges=True)
+        t = new_edges - low
+        t /= high - low
+        np.clip(t, 0.0, 1.0, out=t)
+        _rebin_rows(flux[rows], None if error is None else error[rows], j, t,
+                    np.diff(new_edges), np.diff(edges, axis=-1), out[rows],
+                    None if err_out is None else err_out[rows])
+
+    return chunk
 
 
 def _cumulative(values):

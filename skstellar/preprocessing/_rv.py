@@ -23,9 +23,13 @@ class RadialVelocityCorrector(OneToOneFeatureMixin, TransformerMixin, BaseEstima
     ``c = 299 792.458`` km/s. It differs from the relativistic formula by
     ``v^2 / (2 c^2)``: 0.003 A at 5500 A for 300 km/s.
 
-    For a SpectralSet only the wavelength grids change: the output carries per-star
-    grids ``(n, p)`` (a shared grid if all velocities are equal), and shares the input's
-    flux arrays (never writing into them). A plain array keeps its columns, so its
+    For a SpectralSet only the wavelength grids change, and the output shares the
+    input's flux and error arrays (never writing into them). A setup on a shared grid
+    keeps it and gets a per-star factor ``scale = 1 / (1 + v / c)``
+    (:attr:`SetupData.scale`: star ``i`` lies at ``grid * scale[i]``), so the step costs
+    O(n) and no ``(n, p)`` grid is built; :meth:`SpectralSet.wavelength` still gives the
+    effective ``(n, p)`` grids on request. If all velocities are equal the grid itself
+    is shifted. Per-star grids ``(n, p)`` are divided row by row. A plain array keeps its columns, so its
     rest-frame spectra are linearly interpolated back onto the given ``wavelength``
     grid; pixels that the shifted spectrum no longer covers (at most ``|v|/c`` of the
     range at each end) take the nearest edge flux.
@@ -125,13 +129,17 @@ class RadialVelocityCorrector(OneToOneFeatureMixin, TransformerMixin, BaseEstima
         setups = {}
         for setup in S.setups:
             data = S.setup_data(setup)
+            scale = None
             if data.shared_grid and np.all(doppler == doppler[0]):
-                wave = data.wavelength / doppler[0]
-            elif data.shared_grid:
-                wave = data.wavelength[np.newaxis, :] / doppler[:, np.newaxis]
+                wave = data.grid / doppler[0]
+            elif data.grid.ndim == 1:
+                # A shared grid stays shared: each star's rest-frame grid is the grid
+                # times 1 / doppler, 8 bytes a star instead of 8 bytes a pixel.
+                wave = data.grid
+                scale = 1.0 / doppler if data.scale is None else data.scale / doppler
             else:
-                wave = data.wavelength / doppler[:, np.newaxis]
-            setups[setup] = (wave, data.flux, data.error)
+                wave = data.grid / doppler[:, np.newaxis]
+            setups[setup] = (wave, data.flux, data.error, scale)
         return as_output(rebuild(S, setups), False)
 
     def _velocities(self, S, from_array):
