@@ -416,6 +416,125 @@ def test_rebinner_accepts_a_different_input_sampling_later():
     assert np.max(np.abs(out.flux("HR10")[0] - ref)) < 0.02
 
 
+def test_rv_corrector_on_a_shared_grid_sets_a_per_star_scale():
+    v = np.array([-120.0, 0.0, 35.0])
+    s = make_giraffe(3, rv=v, error=True)
+    snap = snapshot(s)
+    out = RadialVelocityCorrector().fit_transform(s)
+    d = out.setup_data("HR21")
+    assert d.grid is s.wavelength("HR21")  # no (n, p) grid is stored
+    assert d.flux is s.flux("HR21") and d.error is s.error("HR21")
+    np.testing.assert_allclose(d.scale, 1 / (1 + v / C_KMS), rtol=1e-15)
+    np.testing.assert_allclose(out.wavelength("HR21"), s.wavelength("HR21")[None, :] / (1 + v[:, None] / C_KMS), rtol=1e-14)
+    # a second correction composes with the first
+    twice = RadialVelocityCorrector(rv=10.0).fit_transform(out)
+    np.testing.assert_allclose(twice.setup_data("HR21").scale, d.scale / (1 + 10.0 / C_KMS), rtol=1e-15)
+    assert_unchanged(s, snap)
+
+
+def _scaled_and_materialised(rng, grid="regular", n=5, p=3000):
+    """The same stars twice: a shared grid with a per-star scale, and explicit (n, p) grids."""
+    if grid == "regular":
+        wave = 8475.0 + 0.05 * np.arange(p)
+    else:  # log-linear, as some surveys sample: irregular, so located by searchsorted
+        wave = 8475.0 * np.exp(np.arange(p) * 0.05 / 8500.0 * (1 + np.arange(p) / (4 * p)))
+    v = rng.uniform(-300, 300, n)
+    rest = wave[None, :] / (1 + v[:, None] / C_KMS)
+    flux = absorption(rest, [8498.0, 8542.1], 0.6) + rng.normal(0, 0.01, (n, p))
+    err = rng.uniform(0.005, 0.02, (n, p))
+    err[1, p // 2] = np.inf  # a pixel without information
+    s = SpectralSet.from_arrays({"HR21": (wave, flux, err)}, meta={"rv": v})
+    scaled = RadialVelocityCorrector().fit_transform(s)
+    assert scaled.setup_data("HR21").scale is not None
+    explicit = scaled.replace("HR21", wavelength=scaled.wavelength("HR21"))
+    assert explicit.setup_data("HR21").scale is None and explicit.wavelength("HR21").ndim == 2
+    return scaled, explicit
+
+
+@pytest.mark.parametrize("grid", ["regular", "irregular"])
+@pytest.mark.parametrize("step", [0.1, 0.45])  # a few pixels per bin, and many (cumulative sums)
+def test_rebinner_scaled_shared_grid_matches_the_per_star_path(grid, step, rng):
+    scaled, explicit = _scaled_and_materialised(rng, grid)
+    reb = Rebinner(step=step, ranges=(8490.0, 8580.0)).fit(explicit)
+    a, b = reb.transform(scaled), reb.transform(explicit)
+    np.testing.assert_allclose(a.flux("HR21"), b.flux("HR21"), rtol=2e-6)
+    inf = np.isinf(b.error("HR21"))
+    assert inf.sum() >= 1 and inf[1].all() == False  # noqa: E712 - one bin, star 1 only
+    np.testing.assert_array_equal(np.isinf(a.error("HR21")), inf)
+    np.testing.assert_allclose(a.error("HR21")[~inf], b.error("HR21")[~inf], rtol=2e-6)
+
+
+def test_rebinner_direct_and_cumulative_kernels_agree(rng, monkeypatch):
+    from skstellar.preprocessing import _rebin
+
+    scaled, _ = _scaled_and_materialised(rng)
+    reb = Rebinner(step=0.1, ranges=(8490.0, 8580.0)).fit(scaled)
+    direct = reb.transform(scaled)
+    monkeypatch.setattr(_rebin, "_MAX_DIRECT", 0)
+    cumulative = reb.transform(scaled)
+    np.testing.assert_allclose(direct.flux("HR21"), cumulative.flux("HR21"), rtol=1e-6)
+    np.testing.assert_allclose(direct.error("HR21"), cumulative.error("HR21"), rtol=1e-6)
+
+
+def test_rebinner_scaled_grid_agrees_with_specutils(rng):
+    specutils = pytest.importorskip("specutils")
+    from astropy.nddata import StdDevUncertainty
+    from specutils.manipulation import FluxConservingResampler
+
+    scaled, _ = _scaled_and_materialised(rng, n=2, p=600)
+    s = scaled.replace("HR21", error=np.abs(scaled.error("HR21")).clip(max=0.05))
+    out = Rebinner(step=0.07).fit_transform(s)
+    new, wave = out.wavelength("HR21"), s.wavelength("HR21")
+    for i in range(2):
+        ref = FluxConservingResampler()(
+            specutils.Spectrum(
+                flux=s.flux("HR21")[i] * u.one,
+                spectral_axis=wave[i] * u.AA,
+                uncertainty=StdDevUncertainty(s.error("HR21")[i]),
+            ),
+            new * u.AA,
+        )
+        np.testing.assert_allclose(out.flux("HR21")[i, 2:-2], ref.flux.value[2:-2], rtol=1e-4)
+        np.testing.assert_allclose(out.error("HR21")[i, 2:-2], 1 / np.sqrt(ref.uncertainty.array[2:-2]), rtol=1e-4)
+
+
+def test_rebinner_scaled_grid_errors_name_the_star(rng):
+    scaled, _ = _scaled_and_materialised(rng)
+    reb = Rebinner(step=0.1, ranges=(8490.0, 8580.0)).fit(scaled)
+    flux = scaled.flux("HR21").copy()
+    flux[3, 1200] = np.nan
+    with pytest.raises(ValueError, match=r"star 3 \(id '3'\) has NaN or inf flux.*'HR21'"):
+        reb.transform(scaled.replace("HR21", flux=flux))
+    # the first star whose rest-frame spectrum starts after 8469.95 A (the first bin's edge)
+    first = scaled.setup_data("HR21").scale * (8475.0 - 0.025)
+    i = int(np.argmax(first > 8469.95))
+    far = Rebinner(step=0.1, ranges=(8470.0, 8580.0)).fit(scaled)
+    with pytest.raises(ValueError, match=rf"star {i} \(id '{i}'\) covers {first[i]:.3f}-.* in setup "
+                       rf"'HR21'.*missing 8469.950-{first[i]:.3f} A"):
+        far.transform(scaled)
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_threads_give_identical_results(threads, rng, monkeypatch):
+    from skstellar.preprocessing import _grid
+
+    scaled, _ = _scaled_and_materialised(rng, n=9)
+    flux = scaled.flux("HR21").copy()
+    flux[:, 100] = 5.0  # spikes to clean
+    s = scaled.replace("HR21", flux=flux)
+    steps = make_pipeline(SpectrumCleaner(), Rebinner(step=0.1, ranges=(8490.0, 8580.0))).fit(s)
+    monkeypatch.setattr(_grid, "_CHUNK_ELEMENTS", 2 * 3000)  # chunks of 2 rows
+    monkeypatch.setattr(_grid, "MAX_THREADS", 1)
+    one, one_clean = steps.transform(s), steps[0].transform(s)
+    monkeypatch.setattr(_grid, "MAX_THREADS", threads)
+    many, many_clean = steps.transform(s), steps[0].transform(s)
+    for a, b in ((many, one), (many_clean, one_clean)):
+        np.testing.assert_array_equal(a.flux("HR21"), b.flux("HR21"))
+        np.testing.assert_array_equal(a.error("HR21"), b.error("HR21"))
+    # the spike of every star, and star 1's pixel of infinite error
+    assert many_clean.meta["n_cleaned_HR21"].tolist() == [1, 2] + [1] * 7
+
+
 # -- SetupStitcher and the GIRAFFE chain -------------------------------------------------
 def test_giraffe_chain_gives_8669_named_pixels():
     s = make_giraffe(3, error=True)

@@ -189,3 +189,69 @@ def test_unknown_setup_and_iteration():
     with pytest.raises(TypeError, match="not iterable"):
         list(s)
     assert s.describe_star(1) == "star 1 (id 's1')"
+
+
+# -- per-star scale on a shared grid (a Doppler correction without (n, p) grids) -------
+def scaled_set(n=4, rng=None):
+    s = make_set(n, rng, error=True)
+    scale = 1.0 + np.linspace(-1e-3, 1e-3, n)
+    return s.replace("HR21", scale=scale), scale
+
+
+def test_scale_gives_effective_grids_without_storing_them():
+    s, scale = scaled_set()
+    d = s.setup_data("HR21")
+    assert d.grid.shape == (101,)
+    np.testing.assert_array_equal(d.scale, scale)
+    assert not d.shared_grid and s.setup_data("HR10").shared_grid
+    w = s.wavelength("HR21")
+    assert w.shape == (4, 101)
+    np.testing.assert_array_equal(w, d.grid[None, :] * scale[:, None])
+    assert w[0, 0] == pytest.approx(8480.0 * (1 - 1e-3), rel=1e-15)
+    r = repr(s)
+    assert "HR21: 101 px 8471.52-8498.49 A (shared grid x per-star scale, with errors)" in r
+
+
+def test_scale_follows_indexing_concatenate_and_with_setups():
+    s, scale = scaled_set(4)
+    sub = s[[3, 0]]
+    np.testing.assert_array_equal(sub.setup_data("HR21").scale, scale[[3, 0]])
+    np.testing.assert_array_equal(sub.wavelength("HR21"), s.wavelength("HR21")[[3, 0]])
+    plain = make_set(2, error=True)
+    c = SpectralSet.concatenate([s, plain])
+    d = c.setup_data("HR21")
+    assert d.grid.ndim == 1  # still implicit: the unscaled stars get a factor of 1
+    np.testing.assert_array_equal(d.scale, np.concatenate([scale, [1.0, 1.0]]))
+    np.testing.assert_array_equal(c.wavelength("HR21")[4], plain.wavelength("HR21"))
+    assert SpectralSet.concatenate([plain, plain]).setup_data("HR21").scale is None
+    w = s.with_setups({k: s.setup_data(k) for k in s.setups})
+    np.testing.assert_array_equal(w.setup_data("HR21").scale, scale)
+
+
+def test_replace_keeps_or_drops_the_scale():
+    s, scale = scaled_set(3)
+    kept = s.replace("HR21", flux=s.flux("HR21") * 2)
+    np.testing.assert_array_equal(kept.setup_data("HR21").scale, scale)
+    dropped = s.replace("HR21", wavelength=s.wavelength("HR21"))
+    assert dropped.setup_data("HR21").scale is None
+    np.testing.assert_array_equal(dropped.wavelength("HR21"), s.wavelength("HR21"))
+
+
+@pytest.mark.parametrize(
+    "scale, message",
+    [
+        (np.ones(2), r"scale has shape \(2,\); expected one factor per star \(3,\)"),
+        (np.array([1.0, np.nan, 1.0]), "scale must be finite and positive; star 1 has nan"),
+        (np.array([1.0, 1.0, -1.0]), "scale must be finite and positive; star 2 has -1.0"),
+    ],
+)
+def test_bad_scale_raises_naming_setup(scale, message):
+    s = make_set(3)
+    with pytest.raises(ValueError, match="setup 'HR21': " + message):
+        s.replace("HR21", scale=scale)
+
+
+def test_scale_needs_a_shared_grid():
+    s = make_set(3, per_star_grid=True)
+    with pytest.raises(ValueError, match="a per-star scale needs a shared 1-D wavelength grid"):
+        s.replace("HR21", scale=np.ones(3))

@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 
 from ..utils._sklearn import Interval, StrOptions, _fit_context, check_is_fitted
-from ._grid import row_chunks
+from ._grid import for_each_chunk, row_chunks
 from ._input import as_output, as_spectral_set, rebuild
 
 __all__ = ["SpectrumCleaner"]
@@ -167,7 +167,8 @@ def _clean(flux, error, sigma):
     err_out = None if error is None else np.empty_like(error)
     counts = np.empty(n, dtype=np.int64)
     empty = np.zeros(n, dtype=bool)
-    for rows in row_chunks(n, p):
+
+    def chunk(rows):
         f = flux[rows]
         invalid = ~np.isfinite(f)
         invalid |= f == 0
@@ -197,6 +198,8 @@ def _clean(flux, error, sigma):
             e = err_out[rows]
             np.copyto(e, error[rows])
             np.copyto(e, np.broadcast_to(scale[:, None].astype(e.dtype), e.shape), where=bad)
+
+    for_each_chunk(chunk, row_chunks(n, p))
     return out, err_out, counts, empty
 
 

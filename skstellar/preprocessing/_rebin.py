@@ -353,7 +353,7 @@ def _shared_chunk(grid, scale, flux, error, new_edges, out, err_out):
         if step is not None:
             u = x - origin
             u *= inv_step
-            j = np.floor(u).astype(np.intp)
+            j = u.astype(np.intp)  # truncation: the floor wherever it is not clipped to 0
             np.clip(j, 0, p - 1, out=j)
             t = u - j
             width = np.diff(u, axis=-1)
@@ -430,6 +430,22 @@ def _rebin_direct(f, s, j, t, d, width, weights, out, err_out):
         f = f * w
         if s is not None:
             s = s * w
+    # After cleaning, errors are finite: then no zero-overlap term needs masking.
+    all_finite = s is None or bool(np.isfinite(s).all())
+    with np.errstate(invalid="ignore"):  # inf x 0 (no overlap): NaN, handled below
+        acc, var = _sum_overlaps(f, s, gather, J0, J1, t0, reach, d_min, d_max, all_finite)
+    width = width.astype(np.float32)
+    np.divide(acc, width, out=out)
+    if s is None:
+        return
+    if not all_finite:  # an overlapped pixel without information leaves a NaN or inf
+        var[np.isnan(var)] = np.inf
+    np.sqrt(var, out=var)
+    np.divide(var, width, out=err_out)
+
+
+def _sum_overlaps(f, s, gather, J0, J1, t0, reach, d_min, d_max, all_finite):
+    """Overlap-weighted sums of flux and squared errors over the pixels of each bin."""
     acc = var = None
     for i in range(d_max + 1):
         if 0 < i < d_min:  # a whole pixel inside every bin
@@ -453,22 +469,15 @@ def _rebin_direct(f, s, j, t, d, width, weights, out, err_out):
         if o is not None:
             term *= o
             term *= term
-            # no overlap: no contribution, even from a pixel of infinite error
-            np.copyto(term, 0.0, where=o <= _TINY)
+            if not all_finite:  # no overlap: no contribution, even from an infinite error
+                np.copyto(term, 0.0, where=o <= _TINY)
         else:
             term *= term
         if var is None:
             var = term
         else:
             var += term
-    width = width.astype(np.float32)
-    np.divide(acc, width, out=out)
-    if s is None:
-        return
-    # an overlapped pixel with NaN or infinite error (no information) leaves a NaN or inf
-    var[np.isnan(var)] = np.inf
-    np.sqrt(var, out=var)
-    np.divide(var, width, out=err_out)
+    return acc, var
 
 
 def _rebin_cumulative(f, s, j, t, width, weights, out, err_out):
