@@ -79,6 +79,10 @@ def test_learns_labels_and_ensemble_attributes(all_data, data, fitted):
     assert set(fitted.kept_) == set(np.argsort(fitted.val_losses_)[:2])
     for i, history in enumerate(fitted.history_):
         assert fitted.val_losses_[i] == pytest.approx(history["val_loss"].min())
+        # the default "plateau" schedule only ever lowers the learning rate, by halves
+        lr = history["learning_rate"]
+        assert lr[0] == pytest.approx(3e-3) and (np.diff(lr) <= 1e-12).all()
+        assert np.allclose(np.log2(lr / lr[0]), np.round(np.log2(lr / lr[0])))
     np.testing.assert_array_equal(fitted.label_names_, ["y0", "y1"])
     np.testing.assert_allclose(fitted.label_mean_, np.mean(y[fitted_train_rows(fitted, len(y))], axis=0))
 
@@ -109,7 +113,8 @@ def test_one_dimensional_y_gives_one_dimensional_predictions(data):
 def test_early_stopping_restores_best_weights_on_user_validation_set(all_data, data):
     X, y = data
     X_val, y_val = all_data[0][100:], all_data[1][100:]
-    est = CNNLabelRegressor(**TINY, max_epochs=30, patience=2, learning_rate=0.05, n_models=1, n_keep=1,
+    est = CNNLabelRegressor(**TINY, max_epochs=30, patience=2, learning_rate=0.05, lr_schedule="constant",
+                            n_models=1, n_keep=1,
                             random_state=0).fit(X, y, validation_data=(X_val, y_val))
     history = est.history_[0]["val_loss"]
     assert len(history) < 30  # stopped early: lr 0.05 overshoots

@@ -13,7 +13,7 @@ from ._architecture import ARCHITECTURE_KEYS, PRESETS, build_table2, conv_output
 from ._predict import PREDICT_BATCH, make_ensemble_function, predict_chunked
 from ._training import fit_member, model_from_bytes
 
-_RECIPE_KEYS = (*ARCHITECTURE_KEYS, "optimizer", "learning_rate", "batch_size", "input_scaling")
+_RECIPE_KEYS = (*ARCHITECTURE_KEYS, "optimizer", "learning_rate", "batch_size", "input_scaling", "lr_schedule")
 
 
 def _positive_ints(name, value):
@@ -78,6 +78,10 @@ class CNNLabelRegressor(RegressorMixin, BaseEstimator):
         What the network sees: the flux as given ("none", thesis); ``1 - flux`` ("center",
         default: continuum at 0, lines positive, for continuum-normalised spectra); or each
         pixel standardised with the training mean and standard deviation ("standardize").
+    lr_schedule : {"constant", "plateau"}, default=None
+        "constant" (thesis) or "plateau" (default): the learning rate is halved whenever the
+        validation loss has not improved for ``max(patience // 3, 1)`` epochs, down to 1/64
+        of its start.
     max_epochs : int, default=300
         Upper bound on the epochs of each member.
     patience : int, default=30
@@ -132,7 +136,7 @@ class CNNLabelRegressor(RegressorMixin, BaseEstimator):
     -----
     Labels are standardised internally and NaN labels are masked out of the loss, so a star
     missing some labels still trains the others. Prediction runs all kept members in one
-    compiled ``tf.function`` over chunks of 4096 spectra, on a GPU when TensorFlow sees one.
+    compiled ``tf.function`` over chunks of 1024 spectra, on a GPU when TensorFlow sees one.
     Pickling (``joblib.dump``) stores each member as the bytes of a ``.keras`` file.
     TensorFlow is imported only when a model is fitted, used or unpickled.
 
@@ -167,6 +171,7 @@ class CNNLabelRegressor(RegressorMixin, BaseEstimator):
         "learning_rate": [Interval(Real, 0, None, closed="neither"), None],
         "batch_size": [Interval(Integral, 1, None, closed="left"), None],
         "input_scaling": [StrOptions({"none", "center", "standardize"}), None],
+        "lr_schedule": [StrOptions({"constant", "plateau"}), None],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "patience": [Interval(Integral, 0, None, closed="left")],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
@@ -195,6 +200,7 @@ class CNNLabelRegressor(RegressorMixin, BaseEstimator):
         learning_rate=None,
         batch_size=None,
         input_scaling=None,
+        lr_schedule=None,
         max_epochs=300,
         patience=30,
         validation_fraction=0.4,
@@ -219,6 +225,7 @@ class CNNLabelRegressor(RegressorMixin, BaseEstimator):
         self.learning_rate = learning_rate
         self.batch_size = batch_size
         self.input_scaling = input_scaling
+        self.lr_schedule = lr_schedule
         self.max_epochs = max_epochs
         self.patience = patience
         self.validation_fraction = validation_fraction
@@ -361,7 +368,7 @@ class CNNLabelRegressor(RegressorMixin, BaseEstimator):
                 X_train, y_train, X_val, y_val, seed=seed, builder=builder, builder_kwargs=builder_kwargs,
                 optimizer=recipe["optimizer"], learning_rate=recipe["learning_rate"],
                 batch_size=recipe["batch_size"], max_epochs=self.max_epochs, patience=self.patience,
-                verbose=self.verbose,
+                verbose=self.verbose, lr_schedule=recipe["lr_schedule"],
             )
             for seed in seeds
         )

@@ -1,14 +1,17 @@
 """Ensemble prediction through one compiled ``tf.function``, chunk by chunk.
 
-A ``tf.function`` call at batch 4096 measured 6 150 spectra/s against 4 300/s for
-``model.predict`` at half the memory (design.md). All kept members run in the same graph call,
+A ``tf.function`` call avoids ``model.predict``'s per-call machinery (design.md measured 6 150
+against 4 300 spectra/s). Chunks of 1024 spectra: throughput per CPU-second was the same from
+256 to 4096 (about 1 500 spectra per CPU-second for Table 2, benchmarks/bench_predict.py) while
+the peak memory grew from 1.5 to 5.5 GB, the first convolution's output alone being
+4096 x 8650 x 8 float32 = 1.1 GB at 4096. All kept members run in the same graph call,
 so a chunk is read once for the whole ensemble. TensorFlow places it on a GPU when one is
 visible and on the CPU otherwise.
 """
 
 import numpy as np
 
-PREDICT_BATCH = 4096
+PREDICT_BATCH = 1024
 
 
 def make_ensemble_function(models, n_features):

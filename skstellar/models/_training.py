@@ -9,6 +9,8 @@ import tempfile
 
 import numpy as np
 
+EAGER_MAX_STEPS = 32
+
 
 def _masked_mse(y_true, y_pred):
     # NaN labels carry no gradient: a star missing one label still trains the others. The
@@ -48,7 +50,7 @@ def model_from_bytes(data):
 
 def fit_member(
     X_train, y_train, X_val, y_val, *, seed, builder, builder_kwargs, optimizer, learning_rate, batch_size,
-    max_epochs, patience, verbose,
+    max_epochs, patience, verbose, lr_schedule="constant",
 ):
     """Train one network; return ``(keras_bytes, best_val_loss, history)``.
 
@@ -59,11 +61,20 @@ def fit_member(
 
     keras.utils.set_random_seed(int(seed))
     model = builder(X_train.shape[1], y_train.shape[1], **builder_kwargs)
-    model.compile(optimizer=make_optimizer(optimizer, learning_rate), loss=_masked_mse)
-    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
+    # Tracing the train and test steps costs about 1.5 s; a fit of a few dozen steps in all
+    # (quick trials, the estimator checks) runs faster eagerly.
+    n_steps = max_epochs * -(-len(X_train) // batch_size)
+    model.compile(optimizer=make_optimizer(optimizer, learning_rate), loss=_masked_mse,
+                  run_eagerly=n_steps <= EAGER_MAX_STEPS)
+    callbacks = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)]
+    if lr_schedule == "plateau":
+        # Halve the step when the validation loss stalls for a third of the early-stopping patience,
+        # so that a member settles into its minimum before it is stopped.
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(
+            monitor="val_loss", factor=0.5, patience=max(patience // 3, 1), min_lr=learning_rate / 64))
     fitted = model.fit(
         X_train, y_train, validation_data=(X_val, y_val), epochs=max_epochs, batch_size=batch_size,
-        callbacks=[stop], verbose=2 if verbose > 1 else 0, shuffle=True,
+        callbacks=callbacks, verbose=2 if verbose > 1 else 0, shuffle=True,
     )
     history = {key: np.asarray(values, dtype=np.float64) for key, values in fitted.history.items()}
     best = float(np.nanmin(history["val_loss"])) if np.isfinite(history["val_loss"]).any() else np.inf
