@@ -161,6 +161,33 @@ def test_cleaner_replaces_pixels_without_information(rng):
     assert out.flux("HR10")[0, 50] == pytest.approx(np.median(np.delete(flux[0], 50)), abs=1e-4)
 
 
+def test_cleaner_estimates_median_and_mad_from_a_pixel_sample(rng):
+    p = 10141  # HR21 native: every 3rd pixel, 3381 of them, with the default n_sample=4096
+    flux = rng.normal(1.0, 0.01, (3, p)).astype(np.float32)
+    flux[:, 1000] += 0.2  # a 20-sigma spike
+    flux[:, 2000] += 0.03  # 3 sigma: kept
+    flux[:, 3000] = 0.0
+    flux[2, ::3] = np.nan  # star 2 (its zero pixel 3000 too): no valid pixel in the sample
+    s = SpectralSet.from_arrays({"HR21": (native_grid("HR21")[:p], flux)})
+    out = SpectrumCleaner().fit_transform(s)
+    exact = SpectrumCleaner(n_sample=None).fit_transform(s)
+    assert out.meta["n_cleaned_HR21"].tolist() == [2, 2, 1 + 3381]
+    assert exact.meta["n_cleaned_HR21"].tolist() == [2, 2, 1 + 3381]
+    for i in range(3):
+        valid = np.isfinite(flux[i]) & (flux[i] != 0)
+        every = np.median(flux[i][valid])
+        assert exact.flux("HR21")[i, 1000] == pytest.approx(every, abs=1e-7)
+        if i < 2:  # the sampled median: 0.02 sigma from the exact one at most, here
+            sample = flux[i, ::3][valid[::3]]
+            assert out.flux("HR21")[i, 1000] == pytest.approx(np.median(sample), abs=1e-7)
+            assert abs(out.flux("HR21")[i, 1000] - every) < 0.05 * 0.01
+        else:
+            assert out.flux("HR21")[i, 1000] == pytest.approx(every, abs=1e-7)
+        assert out.flux("HR21")[i, 2000] == flux[i, 2000]
+    with pytest.raises(ValueError, match="n_sample"):
+        SpectrumCleaner(n_sample=0).fit(s)
+
+
 @pytest.mark.parametrize("bad", [0.0, np.nan])
 def test_cleaner_empty_spectrum_raises_naming_star_and_setup(bad):
     flux = np.ones((3, 50))

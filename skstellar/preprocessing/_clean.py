@@ -1,6 +1,6 @@
 """SpectrumCleaner: replace cosmic-ray spikes, zero and non-finite pixels by the median."""
 
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
@@ -38,6 +38,13 @@ class SpectrumCleaner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         What to do with a spectrum without a single usable pixel (all zero, NaN or
         inf): raise a ValueError naming the star and setup, or set its flux to the
         continuum level 1.0 and mark it in the ``empty_<setup>`` metadata column.
+    n_sample : int or None, default=4096
+        The median and MAD of a spectrum of ``p`` pixels are estimated from every
+        ``k``-th pixel, ``k = ceil(p / n_sample)``: exact up to ``n_sample`` pixels, and
+        from 2801 of HR10's 5601 and 3381 of HR21's 10141 native pixels (2x and 3x less
+        sorting work). The median of ``N`` sampled pixels of Gaussian noise ``s`` is off
+        by about ``1.25 s / sqrt(N)``, 0.02 ``s`` here. None uses every pixel. The
+        threshold is applied to every pixel either way.
     wavelength : array-like of shape (n_pixels,), default=None
         Wavelength grid of a plain-array input (not used for a SpectralSet); None means
         the pixel index. The cleaner does not use wavelengths; it is accepted for
@@ -84,12 +91,14 @@ class SpectrumCleaner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     _parameter_constraints: dict = {
         "sigma": [Interval(Real, 0, None, closed="neither")],
         "empty": [StrOptions({"raise", "flag"})],
+        "n_sample": [Interval(Integral, 1, None, closed="left"), None],
         "wavelength": ["array-like", None],
     }
 
-    def __init__(self, *, sigma=5.0, empty="raise", wavelength=None):
+    def __init__(self, *, sigma=5.0, empty="raise", n_sample=4096, wavelength=None):
         self.sigma = sigma
         self.empty = empty
+        self.n_sample = n_sample
         self.wavelength = wavelength
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -126,7 +135,9 @@ class SpectrumCleaner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         setups = {}
         for setup in S.setups:
             data = S.setup_data(setup)
-            flux, error, counts, empty = _clean(data.flux, data.error, float(self.sigma))
+            flux, error, counts, empty = _clean(
+                data.flux, data.error, float(self.sigma), self.n_sample
+            )
             if empty.any():
                 i = int(np.flatnonzero(empty)[0])
                 if self.empty == "raise":
@@ -160,9 +171,14 @@ class SpectrumCleaner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         return tags
 
 
-def _clean(flux, error, sigma):
-    """Clean all spectra of one setup, chunk by chunk; returns new arrays and counts."""
+def _clean(flux, error, sigma, n_sample=None):
+    """Clean all spectra of one setup, chunk by chunk; returns new arrays and counts.
+
+    The median and MAD come from every ``k``-th pixel, ``k = ceil(p / n_sample)``
+    (all pixels when ``n_sample`` is None or ``p <= n_sample``).
+    """
     n, p = flux.shape
+    k = 1 if n_sample is None else max(1, -(-p // n_sample))
     out = np.empty_like(flux)
     err_out = None if error is None else np.empty_like(error)
     counts = np.empty(n, dtype=np.int64)
@@ -176,13 +192,18 @@ def _clean(flux, error, sigma):
             invalid |= ~np.isfinite(error[rows])
         m = np.count_nonzero(invalid, axis=1)
         empty[rows] = m == p
-        low = _low_half(invalid, m)
-        work = np.where(invalid, np.float32(np.inf), f)
-        med = _masked_median(work, m, low).astype(f.dtype)
+        if k == 1:
+            med, scale = _robust(f, invalid, m)
+        else:
+            sample = invalid[:, ::k]
+            m_sample = np.count_nonzero(sample, axis=1)
+            med, scale = _robust(f[:, ::k], sample, m_sample)
+            # a sample without one valid pixel, in a spectrum that has some: use them all
+            lost = np.flatnonzero((m_sample == sample.shape[1]) & (m < p))
+            if lost.size:
+                med[lost], scale[lost] = _robust(f[lost], invalid[lost], m[lost])
+        med = med.astype(f.dtype)
         diff = f - med[:, None]
-        np.abs(diff, out=work)  # the median's work buffer is free again
-        np.copyto(work, np.inf, where=invalid)
-        scale = _MAD_TO_SIGMA * _masked_median(work, m, low)
         degenerate = (scale == 0) & (m < p)
         if degenerate.any():
             dev = np.where(invalid[degenerate], 0, np.abs(diff[degenerate]))
@@ -201,6 +222,21 @@ def _clean(flux, error, sigma):
 
     for_each_chunk(chunk, row_chunks(n, p))
     return out, err_out, counts, empty
+
+
+def _robust(f, invalid, m):
+    """Median and robust scatter (1.4826 MAD) of each row over its valid pixels.
+
+    ``invalid`` marks the pixels to ignore, ``m`` counts them per row; rows without a
+    valid pixel get NaN.
+    """
+    low = _low_half(invalid, m)
+    work = np.where(invalid, np.float32(np.inf), f)
+    med = _masked_median(work, m, low).astype(f.dtype)
+    np.subtract(f, med[:, None], out=work)  # the median's work buffer is free again
+    np.abs(work, out=work)
+    np.copyto(work, np.inf, where=invalid)
+    return med, _MAD_TO_SIGMA * _masked_median(work, m, low)
 
 
 def _low_half(invalid, m):
