@@ -7,8 +7,11 @@ pads the few stars beyond -175 km/s with the continuum), or random spectra
 (``--source random``: flux only, a few lines, spikes, one zero and one NaN pixel per
 star and setup, RVs within +-150 km/s).
 
-Prints stars/s per stage and for the whole chain, and the peak memory the chain
-allocates (tracemalloc, in a separate run) against the size of the input flux.
+Prints stars/s per stage and for the whole chain (three passes: the first pays for
+fresh memory), the CPU seconds of each stage and the load average (the machine may be
+shared: CPU / wall is the number of cores a step really got), and the peak memory the
+chain allocates (tracemalloc, in a separate run) against the size of the input flux
+and errors.
 
     python benchmarks/bench_preprocessing.py --n-stars 10000
     python benchmarks/bench_preprocessing.py --n-stars 10000 --chunk 1000
@@ -16,6 +19,7 @@ allocates (tracemalloc, in a separate run) against the size of the input flux.
 """
 
 import argparse
+import os
 import resource
 import time
 import tracemalloc
@@ -23,6 +27,7 @@ import tracemalloc
 import numpy as np
 
 from skstellar.preprocessing import giraffe_preprocessor
+from skstellar.preprocessing._grid import MAX_THREADS
 from skstellar.spectra import SpectralSet
 
 C_KMS = 299_792.458
@@ -59,19 +64,26 @@ def make_random(n, seed):
     return SpectralSet.from_arrays(setups, meta={"rv": rv})
 
 
-def run_chain(pipe, s, chunk):
-    """Transform with the fitted chain; per-stage seconds (whole batch) or total (chunked)."""
+def run_chain(pipe, s, chunk, cpu=None):
+    """Transform with the fitted chain; per-stage seconds (whole batch) or total (chunked).
+
+    ``cpu``, a dict, receives the process CPU seconds of each stage as well: on a shared
+    machine CPU / wall shows how many cores the step really got.
+    """
+    cpu = {} if cpu is None else cpu
     if chunk:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         parts = [pipe.transform(s[i : i + chunk]) for i in range(0, len(s), chunk)]
         out = np.concatenate(parts)
+        cpu["total (chunked)"] = time.process_time() - c0
         return out, {"total (chunked)": time.perf_counter() - t0}
     times = {}
     X = s
     for name, step in pipe.steps:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         X = step.transform(X)
         times[name] = time.perf_counter() - t0
+        cpu[name] = time.process_time() - c0
     return X, times
 
 
@@ -99,14 +111,18 @@ def main():
     # The first pass pays for the first touch of fresh memory, which in a virtual
     # machine can cost more than the computation; the second pass reuses it, as a
     # long-running survey job would.
-    for label in ("first pass (cold memory)", "second pass (warm memory)"):
-        out, times = run_chain(pipe, s, args.chunk)
+    print(f"threads per step: {MAX_THREADS} (of {os.cpu_count()} cores); load average "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} (1, 5, 15 min)")
+    for label in ("first pass (cold memory)", "second pass (warm memory)", "third pass (warm memory)"):
+        cpu = {}
+        out, times = run_chain(pipe, s, args.chunk, cpu)
         total = sum(times.values())
-        print(label)
+        print(f"{label}, load {os.getloadavg()[0]:.2f}")
         for name, sec in times.items():
-            print(f"  {name:16s} {sec:7.3f} s  {len(s) / sec:10.0f} stars/s")
+            print(f"  {name:16s} {sec:7.3f} s  {len(s) / sec:10.0f} stars/s   (CPU {cpu[name]:6.2f} s)")
         if len(times) > 1:
-            print(f"  {'total':16s} {total:7.3f} s  {len(s) / total:10.0f} stars/s")
+            print(f"  {'total':16s} {total:7.3f} s  {len(s) / total:10.0f} stars/s   "
+                  f"(CPU {sum(cpu.values()):6.2f} s)")
         print(f"  output: {out.shape} {out.dtype}, all finite: {bool(np.isfinite(out).all())}")
         del out
 

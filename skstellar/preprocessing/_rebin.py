@@ -34,9 +34,12 @@ class Rebinner(TransformerMixin, BaseEstimator):
     integral of the flux over any stretch of whole output bins is preserved. Flux
     errors propagate as ``sigma_k^2 = sum_j sigma_j^2 o_jk^2 / w_k^2`` (the formula of
     specutils' ``FluxConservingResampler``); a bin overlapping a pixel of infinite or
-    NaN error (no information) gets an infinite error. It is computed for all spectra at once,
-    from the cumulative integral of each spectrum at its pixel edges read off at the
-    output edges, in chunks of rows to bound memory.
+    NaN error (no information) gets an infinite error. It is computed for all spectra at
+    once, in chunks of rows (bounded memory) on a thread pool (the result does not
+    depend on the number of threads): the output edges are located in each star's pixels
+    (arithmetically on a regular shared grid with a per-star scale, as the
+    :class:`RadialVelocityCorrector` leaves it), then each bin sums the overlapped
+    fractions of its few pixels (cumulative sums for bins wider than 6 pixels).
 
     The output grid is fixed at ``fit``: when ``ranges`` gives ``(lo, hi)``, the fewest
     bins of width ``step`` centred on ``lo, lo + step, ...`` that cover ``[lo, hi]``
