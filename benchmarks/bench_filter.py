@@ -60,6 +60,7 @@ def main():
     parser.add_argument("--batch-size", type=int, default=300, help="batch size of the batched strategy")
     parser.add_argument("--training-subsample", type=int, default=750, help="training spectra per batched map")
     parser.add_argument("--n-scale", type=int, default=0, help="time one joint map of this many spectra")
+    parser.add_argument("--n-iter", type=int, default=500, help="openTSNE iterations after early exaggeration")
     parser.add_argument("--n-jobs", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -73,7 +74,8 @@ def main():
           f"train {len(X_train)}, disk test {len(X_disk)}, edge test {len(X_edge)}")
 
     params = dict(n_components=args.n_components, perplexity=args.perplexity,
-                  contamination=args.contamination, random_state=args.seed, n_jobs=args.n_jobs)
+                  contamination=args.contamination, random_state=args.seed, n_jobs=args.n_jobs,
+                  tsne_params={"n_iter": args.n_iter})
     filt = TSNESimilarityFilter(**params)
     t0 = time.perf_counter()
     filt.fit(X_train)

@@ -27,7 +27,7 @@ _NOISE_FLOOR = 1e-6
 _RESIDUAL_FLOOR = 1e-6
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # arrays: identity comparison, as for estimators
 class SimilarityMap:
     """The verdict of a :class:`TSNESimilarityFilter` on a batch of spectra, with its map.
 
