@@ -351,16 +351,26 @@ def _shared_chunk(grid, scale, flux, error, new_edges, out, err_out):
     else:
         weights = np.diff(edges)
 
-    def positions(x):
-        """(j, t, width) of values x: pixel index, fraction into it, bin widths."""
+    def positions(x, inv_scale=None):
+        """(j, t, width) of values x (divided by the scale): pixel, fraction into it, widths."""
         if step is not None:
-            u = x - origin
-            u *= inv_step
+            if inv_scale is None:
+                u = (x - origin) * inv_step
+            else:
+                u = np.multiply.outer(inv_scale, x * inv_step)
+                u -= origin * inv_step
             j = u.astype(np.intp)  # truncation: the floor wherever it is not clipped to 0
-            np.clip(j, 0, p - 1, out=j)
             t = u - j
             width = np.diff(u, axis=-1)
+            # each row increases, so its ends tell whether any edge lies off the pixels
+            if u[..., 0].min() < 0 or u[..., -1].max() >= p:
+                np.clip(j, 0, p - 1, out=j)
+                t = u - j
+            else:
+                return j, t, width
         else:
+            if inv_scale is not None:
+                x = np.multiply.outer(inv_scale, x)
             j = np.searchsorted(edges, x.ravel(), side="right").reshape(x.shape)
             j -= 1
             np.clip(j, 0, p - 1, out=j)
@@ -379,7 +389,7 @@ def _shared_chunk(grid, scale, flux, error, new_edges, out, err_out):
         if scale is None:
             j, t, width = fixed
         else:
-            j, t, width = positions(new_edges[np.newaxis, :] / scale[rows, np.newaxis])
+            j, t, width = positions(new_edges, 1.0 / scale[rows])
         _rebin_rows(flux[rows], None if error is None else error[rows], j, t, width, weights,
                     out[rows], None if err_out is None else err_out[rows])
 
@@ -408,58 +418,65 @@ def _rebin_direct(f, s, j, t, d, width, weights, out, err_out):
     Bin ``k`` runs from position ``j0 + t0`` to ``j1 + t1`` (pixel index plus fraction,
     ``d = j1 - j0``); pixel ``j0 + i`` overlaps it by ``clip(d + t1 - i, 0, 1)``, less
     ``t0`` for ``i = 0``. The overlaps are small numbers, so float32 keeps ~1e-7
-    relative precision, and the pixel indices are clamped to ``j1`` (zero overlap
-    beyond it) so no read leaves the bin.
+    relative precision. When the chunk's flux and errors are all finite, pixels past
+    a bin's end (zero overlap) are read as they come, which saves the index
+    arithmetic; otherwise the indices are clamped to ``j1`` so that a NaN or inf
+    outside the bin cannot leak into it.
     """
     r, p = f.shape
-    if j.ndim == 1:  # the same pixels for every row
-        J = j
-
-        def gather(arr, idx):
-            return arr[:, idx]
-    else:
-        J = j + (np.arange(r) * p)[:, np.newaxis]
-
-        def gather(arr, idx):
-            return np.take(arr.reshape(-1), idx)
-
-    J0, J1 = J[..., :-1], J[..., 1:]
-    t0 = t[..., :-1].astype(np.float32)
-    reach = d.astype(np.float32)  # d + t1: the bin's end relative to its first pixel
-    reach += t[..., 1:]
-    d_min, d_max = int(d.min()), int(d.max())
     if weights is not None:
         w = weights.astype(np.float32)
         f = f * w
         if s is not None:
             s = s * w
-    # After cleaning, errors are finite: then no zero-overlap term needs masking.
-    all_finite = s is None or bool(np.isfinite(s).all())
+    errors_finite = s is None or bool(np.isfinite(s).all())
+    finite = errors_finite and bool(np.isfinite(f).all())
+    if j.ndim == 1:  # the same pixels for every row
+        j0, j1 = j[:-1], j[1:]
+
+        def pick(arr, i, clamp):
+            return arr[:, j0 if i == 0 else np.minimum(j0 + i, j1 if clamp else p - 1)]
+    else:
+        J = j + (np.arange(r) * p)[:, np.newaxis]
+        J0, J1 = J[:, :-1], J[:, 1:]
+
+        def pick(arr, i, clamp):
+            flat = arr.reshape(-1)
+            if i == 0:
+                return np.take(flat, J0)
+            if clamp:
+                return np.take(flat, np.minimum(J0 + i, J1))
+            # arr[J0 + i] without the addition; the end of the last row clips
+            return np.take(flat[i:], J0, mode="clip")
+
+    t0 = t[..., :-1].astype(np.float32)
+    reach = d.astype(np.float32)  # d + t1: the bin's end relative to its first pixel
+    reach += t[..., 1:]
+    d_min, d_max = int(d.min()), int(d.max())
     with np.errstate(invalid="ignore"):  # inf x 0 (no overlap): NaN, handled below
-        acc, var = _sum_overlaps(f, s, gather, J0, J1, t0, reach, d_min, d_max, all_finite)
+        acc, var = _sum_overlaps(f, s, pick, t0, reach, d_min, d_max, finite, errors_finite)
     width = width.astype(np.float32)
     np.divide(acc, width, out=out)
     if s is None:
         return
-    if not all_finite:  # an overlapped pixel without information leaves a NaN or inf
+    if not errors_finite:  # an overlapped pixel without information leaves a NaN or inf
         var[np.isnan(var)] = np.inf
     np.sqrt(var, out=var)
     np.divide(var, width, out=err_out)
 
 
-def _sum_overlaps(f, s, gather, J0, J1, t0, reach, d_min, d_max, all_finite):
+def _sum_overlaps(f, s, pick, t0, reach, d_min, d_max, finite, errors_finite):
     """Overlap-weighted sums of flux and squared errors over the pixels of each bin."""
     acc = var = None
     for i in range(d_max + 1):
         if 0 < i < d_min:  # a whole pixel inside every bin
-            idx, o = J0 + i, None
+            o = None
         else:
-            idx = J0 if i == 0 else np.minimum(J0 + i, J1)
             o = reach - np.float32(i)
             np.clip(o, 0.0, 1.0, out=o)
             if i == 0:
                 o -= t0
-        term = gather(f, idx)
+        term = pick(f, i, not finite)
         if o is not None:
             term *= o
         if acc is None:
@@ -468,11 +485,11 @@ def _sum_overlaps(f, s, gather, J0, J1, t0, reach, d_min, d_max, all_finite):
             acc += term
         if s is None:
             continue
-        term = gather(s, idx)
+        term = pick(s, i, not finite)
         if o is not None:
             term *= o
             term *= term
-            if not all_finite:  # no overlap: no contribution, even from an infinite error
+            if not errors_finite:  # no overlap: no contribution, even from an infinite error
                 np.copyto(term, 0.0, where=o <= _TINY)
         else:
             term *= term
