@@ -210,7 +210,7 @@ class TSNESimilarityFilter(OneToOneFeatureMixin, OutlierMixin, TransformerMixin,
     lower of its values on the flux and on the residual), ``misfit_`` is the typical
     residual the PCA leaves on training spectra beyond their noise. For training spectra
     it is computed out-of-fold. So noisier spectra than the training ones are not
-    flagged for their noise alone (a plain RMS flagged 85 % of S/N < 30 disk stars of a
+    flagged for their noise alone (a plain RMS flagged 85-100 % of S/N < 30 disk stars of a
     filter trained at S/N >= 30; this ratio none).
     **Thresholds.** Each map recomputes the map threshold from its own training points,
     so the threshold follows the map's scale (t-SNE maps grow with the number of
