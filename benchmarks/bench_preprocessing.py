@@ -93,6 +93,8 @@ def main():
     parser.add_argument("--chunk", type=int, default=0, help="stars per transform call (0: all at once)")
     parser.add_argument("--source", choices=("survey", "random"), default="survey")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--errors", action="store_true",
+                        help="propagate flux errors through the rebinner (the stitched output drops them)")
     args = parser.parse_args()
 
     t0 = time.perf_counter()
@@ -104,7 +106,8 @@ def main():
           f"({', '.join(f'{k} {s.n_pixels(k)}' for k in s.setups)}); flux {flux_bytes / 2**20:.0f} MiB, "
           f"flux + errors {input_bytes / 2**20:.0f} MiB, float32")
 
-    pipe = giraffe_preprocessor(uncovered="continuum").fit(s[: min(len(s), 500)])
+    pipe = giraffe_preprocessor(uncovered="continuum", errors=args.errors).fit(s[: min(len(s), 500)])
+    print(f"rebinner propagates errors: {args.errors}")
     beyond = int(np.sum(np.asarray(s.meta["rv"]) < -175.8))
     print(f"stars with RV < -175.8 km/s, padded at the blue end of HR21: {beyond}")
 

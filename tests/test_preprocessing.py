@@ -541,6 +541,20 @@ def test_rebinner_scaled_grid_errors_name_the_star(rng):
         far.transform(scaled)
 
 
+def test_rebinner_without_errors_gives_the_same_flux_and_the_chain_the_same_output(rng):
+    scaled, _ = _scaled_and_materialised(rng)
+    with_err = Rebinner(step=0.1, ranges=(8490.0, 8580.0)).fit_transform(scaled)
+    without = Rebinner(step=0.1, ranges=(8490.0, 8580.0), errors=False).fit_transform(scaled)
+    assert with_err.error("HR21") is not None and without.error("HR21") is None
+    np.testing.assert_array_equal(without.flux("HR21"), with_err.flux("HR21"))
+    s = make_giraffe(4, rng=rng, error=True)
+    a = giraffe_preprocessor().fit_transform(s)  # errors=False: not propagated
+    b = giraffe_preprocessor(errors=True).fit_transform(s)
+    np.testing.assert_array_equal(a, b)
+    assert giraffe_preprocessor()[:-1].fit_transform(s).error("HR21") is None
+    assert giraffe_preprocessor(errors=True)[:-1].fit_transform(s).error("HR21").shape == (4, 4501)
+
+
 @pytest.mark.parametrize("threads", [2, 3])
 def test_threads_give_identical_results(threads, rng, monkeypatch):
     from skstellar.preprocessing import _grid

@@ -15,7 +15,7 @@ GIRAFFE_STEPS = {"HR10": 0.06, "HR21": 0.1}
 GIRAFFE_RANGES = {"HR10": (5350.0, 5600.0), "HR21": (8480.0, 8930.0)}
 
 
-def giraffe_preprocessor(*, sigma=5.0, rv="rv", uncovered="raise"):
+def giraffe_preprocessor(*, sigma=5.0, rv="rv", uncovered="raise", errors=False):
     """The four preprocessing steps with the settings of Ambrosch et al. (2023).
 
     Clean (5 sigma spikes, zero and NaN pixels) -> shift to the rest frame (metadata
@@ -31,6 +31,11 @@ def giraffe_preprocessor(*, sigma=5.0, rv="rv", uncovered="raise"):
         Radial velocities for the :class:`RadialVelocityCorrector`.
     uncovered : {"raise", "continuum"}, default="raise"
         What the :class:`Rebinner` does with spectra not covering the grid.
+    errors : bool, default=False
+        Whether the :class:`Rebinner` propagates flux errors. The stitched output
+        never carries them, so the default skips that work (about 40 % of the
+        rebinner's); set True to use the rebinned SpectralSet (``pipe[:-1]``) with
+        its errors. The output of the whole chain is the same either way.
 
     Returns
     -------
@@ -54,7 +59,15 @@ def giraffe_preprocessor(*, sigma=5.0, rv="rv", uncovered="raise"):
         [
             ("clean", SpectrumCleaner(sigma=sigma)),
             ("rv", RadialVelocityCorrector(rv=rv)),
-            ("rebin", Rebinner(step=dict(GIRAFFE_STEPS), ranges=dict(GIRAFFE_RANGES), uncovered=uncovered)),
+            (
+                "rebin",
+                Rebinner(
+                    step=dict(GIRAFFE_STEPS),
+                    ranges=dict(GIRAFFE_RANGES),
+                    uncovered=uncovered,
+                    errors=errors,
+                ),
+            ),
             ("stitch", SetupStitcher(setups=["HR10", "HR21"])),
         ]
     )
