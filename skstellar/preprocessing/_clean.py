@@ -203,13 +203,15 @@ def _clean(flux, error, sigma, n_sample=None):
             if lost.size:
                 med[lost], scale[lost] = _robust(f[lost], invalid[lost], m[lost])
         med = med.astype(f.dtype)
-        diff = f - med[:, None]
         degenerate = (scale == 0) & (m < p)
         if degenerate.any():
-            dev = np.where(invalid[degenerate], 0, np.abs(diff[degenerate]))
+            diff = f[degenerate] - med[degenerate, None]
+            dev = np.where(invalid[degenerate], 0, np.abs(diff))
             scale[degenerate] = _MEAN_AD_TO_SIGMA * dev.sum(axis=1) / (p - m[degenerate])
             scale[degenerate & (scale == 0)] = np.inf
-        bad = diff > (sigma * scale)[:, None].astype(f.dtype)  # spikes: above the median only
+        with np.errstate(invalid="ignore"):  # rows without a valid pixel: NaN + inf
+            limit = (med + sigma * scale).astype(f.dtype)
+        bad = f > limit[:, None]  # spikes: above the median only
         bad |= invalid
         counts[rows] = np.count_nonzero(bad, axis=1)
         o = out[rows]
@@ -231,22 +233,27 @@ def _robust(f, invalid, m):
     valid pixel get NaN.
     """
     low = _low_half(invalid, m)
-    work = np.where(invalid, np.float32(np.inf), f)
+    damaged = low is not None
+    work = np.where(invalid, np.float32(np.inf), f) if damaged else f.copy()
     med = _masked_median(work, m, low).astype(f.dtype)
     np.subtract(f, med[:, None], out=work)  # the median's work buffer is free again
     np.abs(work, out=work)
-    np.copyto(work, np.inf, where=invalid)
+    if damaged:
+        np.copyto(work, np.inf, where=invalid)
     return med, _MAD_TO_SIGMA * _masked_median(work, m, low)
 
 
 def _low_half(invalid, m):
     """(rows, cols) of the first ``m // 2`` invalid pixels of every row."""
-    if not m.any():
+    damaged = np.flatnonzero(m)
+    if not damaged.size:
         return None
-    rows, cols = np.nonzero(invalid)
-    start = np.concatenate([[0], np.cumsum(m)[:-1]])
-    rank = np.arange(rows.size) - start[rows]  # np.nonzero goes row by row
-    low = rank < (m // 2)[rows]
+    sub, cols = np.nonzero(invalid[damaged])  # only the rows that have any: a few %
+    rows = damaged[sub]
+    md = m[damaged]
+    start = np.concatenate([[0], np.cumsum(md)[:-1]])
+    rank = np.arange(sub.size) - start[sub]  # np.nonzero goes row by row
+    low = rank < (md // 2)[sub]
     return rows[low], cols[low]
 
 
