@@ -452,7 +452,8 @@ def test_rv_corrector_on_a_shared_grid_sets_a_per_star_scale():
     assert d.grid is s.wavelength("HR21")  # no (n, p) grid is stored
     assert d.flux is s.flux("HR21") and d.error is s.error("HR21")
     np.testing.assert_allclose(d.scale, 1 / (1 + v / C_KMS), rtol=1e-15)
-    np.testing.assert_allclose(out.wavelength("HR21"), s.wavelength("HR21")[None, :] / (1 + v[:, None] / C_KMS), rtol=1e-14)
+    rest = s.wavelength("HR21")[None, :] / (1 + v[:, None] / C_KMS)
+    np.testing.assert_allclose(out.wavelength("HR21"), rest, rtol=1e-14)
     # a second correction composes with the first
     twice = RadialVelocityCorrector(rv=10.0).fit_transform(out)
     np.testing.assert_allclose(twice.setup_data("HR21").scale, d.scale / (1 + 10.0 / C_KMS), rtol=1e-15)
@@ -522,7 +523,8 @@ def test_rebinner_scaled_grid_agrees_with_specutils(rng):
             new * u.AA,
         )
         np.testing.assert_allclose(out.flux("HR21")[i, 2:-2], ref.flux.value[2:-2], rtol=1e-4)
-        np.testing.assert_allclose(out.error("HR21")[i, 2:-2], 1 / np.sqrt(ref.uncertainty.array[2:-2]), rtol=1e-4)
+        ref_err = 1 / np.sqrt(ref.uncertainty.array[2:-2])
+        np.testing.assert_allclose(out.error("HR21")[i, 2:-2], ref_err, rtol=1e-4)
 
 
 def test_rebinner_scaled_grid_errors_name_the_star(rng):

@@ -43,7 +43,8 @@ def row_chunks(n_rows, n_cols):
 # take, ufuncs), so the chunks of one step run on all cores. Each chunk writes its own
 # rows of the output and nothing else, so the result does not depend on the number of
 # threads. Capped at 8: the steps are memory-bound beyond that.
-MAX_THREADS = min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+MAX_THREADS = min(8, _CORES)
 _pool = None
 
 
