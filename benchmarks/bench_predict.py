@@ -17,7 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from skstellar.models import CNNLabelRegressor  # noqa: E402
+from skstellar.models import CNNLabelRegressor, _predict  # noqa: E402
 
 
 def peak_gb():
@@ -30,6 +30,9 @@ def main():
     parser.add_argument("--pixels", type=int, default=8669)
     parser.add_argument("--models", type=int, default=1, help="kept ensemble members")
     parser.add_argument("--keras-predict", action="store_true", help="also time model.predict")
+    parser.add_argument("--generic", action="store_true",
+                        help="also time the generic path (the Keras models in one tf.function, chunks of 1024)")
+    parser.add_argument("--batch", type=int, default=None, help="spectra per graph call (default: PREDICT_BATCH)")
     args = parser.parse_args()
 
     rng = np.random.default_rng(0)
@@ -40,7 +43,11 @@ def main():
     est = CNNLabelRegressor(max_epochs=1, n_models=args.models, n_keep=args.models, random_state=0)
     est.fit(X[:64], y[:64])
     print(f"after fit + data ({X.nbytes / 1e9:.2f} GB of float32 spectra): peak RSS {peak_gb():.2f} GB")
-    est.predict(X[:8])  # trace the tf.function once, as any long-running service would
+    if args.batch:
+        _predict.PREDICT_BATCH = args.batch
+    t = time.perf_counter()
+    est.predict(X[:8])  # trace (and XLA-compile) once, as any long-running service would
+    print(f"first call (tracing, compilation): {time.perf_counter() - t:.2f} s")
     t, cpu = time.perf_counter(), time.process_time()
     mean = est.predict(X)
     wall, cpu = time.perf_counter() - t, time.process_time() - cpu
@@ -49,6 +56,15 @@ def main():
           f"{args.n * args.models / wall:,.0f} spectra/s per model "
           f"({args.n * args.models / cpu:,.0f} per CPU-second, {os.cpu_count()} cores), peak RSS {peak_gb():.2f} GB, "
           f"output {mean.shape} {mean.dtype}")
+    if args.generic:
+        function = _predict.make_ensemble_function(est.members_, X.shape[1], None)
+        _predict.predict_chunked(function, X[:8], offset=1.0, scale=-1.0, batch_size=1024)
+        t, cpu = time.perf_counter(), time.process_time()
+        _predict.predict_chunked(function, X, offset=1.0, scale=-1.0, batch_size=1024)
+        wall, cpu = time.perf_counter() - t, time.process_time() - cpu
+        print(f"generic path (Keras models in a tf.function, chunks of 1024): {wall:.2f} s, "
+              f"{args.n * args.models / wall:,.0f} spectra/s per model "
+              f"({args.n * args.models / cpu:,.0f} per CPU-second), peak RSS {peak_gb():.2f} GB")
     if args.keras_predict:
         model = est.members_[0]
         model.predict(1 - X[:8], verbose=0)

@@ -261,3 +261,82 @@ def test_wrong_pixel_count_at_predict(data, fitted):
     X_bad[2, 10] = np.nan
     with pytest.raises(ValueError, match=r"NaN or inf in 1 spectra \(rows \[2\]\)"):
         fitted.predict(X_bad)
+
+
+@pytest.mark.parametrize("n_features, arch", [
+    (8669, {}),                                                                       # Table 2 itself
+    (8669, {"linear_skip": True}),
+    (301, {"filters": (3, 5), "kernel_size": 7, "pool_size": 3, "dense_units": (8,)}),
+    (300, {"filters": (2, 3, 4, 2), "kernel_size": 4, "dense_units": (8, 4), "negative_slope": 0.1}),
+])
+def test_blocked_cpu_prediction_equals_keras(n_features, arch, rng):
+    import keras
+
+    from skstellar.models._predict import make_ensemble_function, predict_chunked
+
+    keras.utils.set_random_seed(0)
+    model = build_table2(n_features, 3, **arch)
+    for layer in model.layers:  # non-zero biases: their place relative to the pooling matters
+        if layer.get_weights():
+            kernel, bias = layer.get_weights()
+            layer.set_weights([kernel, rng.normal(0, 0.1, bias.shape).astype(np.float32)])
+    recipe = {**PRESETS["default"], **{k: v for k, v in arch.items() if k in PRESETS["default"]}}
+    function = make_ensemble_function([model, model], n_features, recipe)
+    X = (0.3 * rng.random((70, n_features))).astype(np.float32)
+    out = predict_chunked(function, X, offset=None, scale=None, batch_size=32)  # 3 chunks, the last padded
+    expected = model(X, training=False).numpy()
+    assert out.shape == (2, 70, 3)
+    np.testing.assert_allclose(out[0], expected, rtol=0, atol=1e-5 * np.abs(expected).max())
+    np.testing.assert_array_equal(out[0], out[1])
+
+
+def test_block_toeplitz_is_the_convolution(rng):
+    from skstellar.models._predict import block_toeplitz
+
+    kernel = rng.normal(size=(5, 2, 3)).astype(np.float32)
+    x = rng.normal(size=(24, 2)).astype(np.float32)
+    direct = np.stack([np.einsum("kc,kcd->d", x[i:i + 5], kernel) for i in range(20)])
+    blocked = block_toeplitz(kernel, 4)          # taps = (4 + 5 - 2) // 4 + 1 = 2
+    assert blocked.shape == (2, 8, 12)
+    xb = x.reshape(6, 8)
+    out = np.stack([sum(xb[j + t] @ blocked[t] for t in range(2)) for j in range(5)]).reshape(20, 3)
+    np.testing.assert_allclose(out, direct, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("n", [30, 300])  # fewer and more stars than pixels: dual and primal solutions
+def test_ridge_skip_matches_sklearn_ridge_and_masks_nan(n, rng):
+    from sklearn.linear_model import Ridge
+
+    from skstellar.models._linear import fit_ridge_skip
+
+    X = rng.normal(size=(n, 60)).astype(np.float32)
+    y = X[:, :3] @ rng.normal(size=(3, 2)) + 0.1 * rng.normal(size=(n, 2))
+    y[::3, 1] = np.nan
+    X_val = rng.normal(size=(40, 60)).astype(np.float32)
+    y_val = X_val[:, :3] @ np.ones((3, 2))
+    kernel, bias, alpha = fit_ridge_skip(X, y, X_val, y_val)
+    assert kernel.shape == (60, 2) and bias.shape == (2,) and (alpha > 0).all()
+    for j in range(2):
+        rows = ~np.isnan(y[:, j])
+        ref = Ridge(alpha=alpha[j]).fit(X[rows].astype(np.float64), y[rows, j])
+        np.testing.assert_allclose(kernel[:, j], ref.coef_, rtol=1e-4, atol=1e-5)
+        assert bias[j] == pytest.approx(ref.intercept_, abs=1e-4)
+
+
+def test_linear_skip_ridge_starts_from_ridge_and_learns_the_residual(data, all_data):
+    X, y = data
+    X_test, y_test = all_data[0][100:], all_data[1][100:]
+    common = dict(**TINY, n_models=1, n_keep=1, random_state=0)
+    start = CNNLabelRegressor(linear_skip="ridge", max_epochs=1, learning_rate=1e-12, **common).fit(X, y)
+    skip = start.members_[0].get_layer("linear_skip")
+    assert not skip.trainable
+    # the deep path starts at zero: with no learning, the member is the ridge map of 1 - flux
+    kernel, bias = skip.get_weights()
+    ridge = ((1 - X_test) @ kernel + bias) * start.label_scale_ + start.label_mean_
+    np.testing.assert_allclose(start.predict(X_test), ridge, rtol=1e-4, atol=1e-4)
+    trained = CNNLabelRegressor(linear_skip="ridge", max_epochs=10, **common).fit(X, y)
+    np.testing.assert_array_equal(trained.members_[0].get_layer("linear_skip").get_weights()[0], kernel)
+    assert trained.val_losses_[0] <= start.val_losses_[0]
+    assert trained.score(X_test, y_test) > 0.95
+    assert build_table2(8669, 5, linear_skip=True).count_params() == 560_599 + 8670 * 5
+    assert CNNLabelRegressor(preset="thesis")._resolve_recipe()["linear_skip"] == "none"

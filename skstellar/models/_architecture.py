@@ -10,7 +10,8 @@ import math
 # "default" is the same convolutional trunk with the recipe measured here to converge fast
 # (docs/models.rst gives the figures): Adam 1e-3 at batch 64, flux centred on the continuum
 # (1 - flux), no dropout on the flattened convolutional features, the learning rate halved
-# when the validation loss stalls.
+# when the validation loss stalls, and a frozen ridge map of the pixels added to the output
+# (the network learns the ridge residual).
 PRESETS = {
     "thesis": {
         "filters": (8, 6, 4),
@@ -26,6 +27,7 @@ PRESETS = {
         "batch_size": 16,
         "input_scaling": "none",
         "lr_schedule": "constant",
+        "linear_skip": "none",
     },
     "default": {
         "filters": (8, 6, 4),
@@ -41,11 +43,12 @@ PRESETS = {
         "batch_size": 64,
         "input_scaling": "center",
         "lr_schedule": "plateau",
+        "linear_skip": "ridge",
     },
 }
 
 ARCHITECTURE_KEYS = ("filters", "kernel_size", "pool_size", "dense_units", "dropout", "flatten_dropout",
-                     "negative_slope", "padding")
+                     "negative_slope", "padding", "linear_skip")
 
 
 def conv_output_length(n_features, *, filters, kernel_size, pool_size, padding, **_):
@@ -77,6 +80,7 @@ def build_table2(
     flatten_dropout=0.2,
     negative_slope=0.3,
     padding="valid",
+    linear_skip=False,
 ):
     """Build the Table 2 network of Ambrosch et al. (2023), or a variant of it.
 
@@ -106,6 +110,10 @@ def build_table2(
         Slope of every LeakyReLU (given explicitly: Keras' default has changed across versions).
     padding : {"valid", "same"}, default="valid"
         Padding of the convolutions and poolings. Table 2 uses "valid".
+    linear_skip : bool, default=False
+        Add a linear map of the input pixels straight to the output ("wide and deep"): the
+        output is the network's plus ``Dense(n_outputs)`` of the input, which adds
+        ``(n_features + 1) * n_outputs`` parameters. Table 2 has none.
 
     Returns
     -------
@@ -136,5 +144,11 @@ def build_table2(
         x = layers.LeakyReLU(negative_slope=negative_slope)(x)
         if dropout > 0:
             x = layers.Dropout(dropout)(x)
-    outputs = layers.Dense(n_outputs, name="labels")(x)
+    if linear_skip:
+        # Many weak lines each carry a little of a label (Teff above all); a linear map of every
+        # pixel sees them without passing through the narrow convolutional trunk.
+        wide = layers.Dense(n_outputs, name="linear_skip")(inputs)
+        outputs = layers.Add(name="labels")([layers.Dense(n_outputs, name="deep")(x), wide])
+    else:
+        outputs = layers.Dense(n_outputs, name="labels")(x)
     return keras.Model(inputs, outputs, name="table2_cnn")

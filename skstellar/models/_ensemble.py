@@ -10,6 +10,7 @@ from sklearn.utils import check_array, check_consistent_length, check_random_sta
 
 from ..utils._sklearn import Interval, StrOptions, _fit_context, check_is_fitted, validate_data
 from ._architecture import ARCHITECTURE_KEYS, PRESETS, build_table2, conv_output_length
+from ._linear import fit_ridge_skip
 from ._predict import PREDICT_BATCH, make_ensemble_function, predict_chunked
 from ._training import fit_member, model_from_bytes
 
@@ -44,9 +45,10 @@ class CNNLabelRegressor(RegressorMixin, BaseEstimator):
     preset : {"default", "thesis"}, default="default"
         Fills every recipe parameter left as None. "thesis" is Table 2 trained as in the
         thesis (SGD, learning rate 1e-4, batch 16, dropout 0.2 also on the flattened
-        features, raw flux); "default" is the same convolutional trunk with the recipe measured
-        to converge fastest here (Adam 1e-3, batch 64, flux centred as ``1 - flux``, no dropout
-        on the flattened features). See ``PRESETS`` and the models page of the documentation.
+        features, raw flux, no linear skip); "default" is the same convolutional trunk with the
+        recipe measured best here (Adam 1e-3, batch 64, flux centred as ``1 - flux``, no
+        dropout on the flattened features, learning rate halved on plateaus, and
+        ``linear_skip="ridge"``). See ``PRESETS`` and the models page of the documentation.
     filters : tuple of int, default=None
         Filters of each convolution (both presets: ``(8, 6, 4)``).
     kernel_size : int, default=None
@@ -63,6 +65,13 @@ class CNNLabelRegressor(RegressorMixin, BaseEstimator):
         Slope of every LeakyReLU (presets: 0.3).
     padding : {"valid", "same"}, default=None
         Padding of convolutions and poolings (presets: "valid", as Table 2).
+    linear_skip : {"none", "trained", "ridge"}, default=None
+        A linear map from the (scaled) input pixels straight to the output, summed with the
+        network's output ("wide and deep"). "none" (thesis): Table 2 as it is. "trained": a
+        Dense layer trained with the rest. "ridge": ridge regression of the standardised labels
+        on the pixels (penalty per label chosen on the validation set), frozen, with the network's
+        last layer starting at zero, so that a member starts as the ridge model and the CNN learns
+        its residual. Ignored with a user ``builder``.
     builder : callable, default=None
         ``builder(n_features, n_outputs) -> keras.Model``, a user network taking a float32
         ``(batch, n_features)`` input and returning ``(batch, n_outputs)``. When given, the
@@ -121,6 +130,9 @@ class CNNLabelRegressor(RegressorMixin, BaseEstimator):
         The architecture and training settings used (preset and explicit parameters merged).
     label_names_ : ndarray of str of shape (n_labels,)
         Names of the labels.
+    ridge_alpha_ : ndarray of shape (n_labels,)
+        Ridge penalty chosen for each label (only with ``linear_skip="ridge"``), in the units
+        of the scaled pixels.
     label_mean_, label_scale_ : ndarray of shape (n_labels,)
         Mean and standard deviation of each label over the stars that have it.
     n_features_in_ : int
@@ -136,7 +148,9 @@ class CNNLabelRegressor(RegressorMixin, BaseEstimator):
     -----
     Labels are standardised internally and NaN labels are masked out of the loss, so a star
     missing some labels still trains the others. Prediction runs all kept members in one
-    compiled ``tf.function`` over chunks of 1024 spectra, on a GPU when TensorFlow sees one.
+    compiled ``tf.function`` over chunks of 256 spectra, on a GPU when TensorFlow sees one; on
+    a CPU, networks of :func:`build_table2` run as blocked convolutions compiled with XLA
+    (the same arithmetic, faster; see the models page).
     Pickling (``joblib.dump``) stores each member as the bytes of a ``.keras`` file.
     TensorFlow is imported only when a model is fitted, used or unpickled.
 
@@ -166,6 +180,7 @@ class CNNLabelRegressor(RegressorMixin, BaseEstimator):
         "flatten_dropout": [Interval(Real, 0, 1, closed="left"), None],
         "negative_slope": [Interval(Real, 0, None, closed="left"), None],
         "padding": [StrOptions({"valid", "same"}), None],
+        "linear_skip": [StrOptions({"none", "trained", "ridge"}), None],
         "builder": [callable, None],
         "optimizer": [StrOptions({"adam", "sgd", "rmsprop"}), None],
         "learning_rate": [Interval(Real, 0, None, closed="neither"), None],
@@ -195,6 +210,7 @@ class CNNLabelRegressor(RegressorMixin, BaseEstimator):
         flatten_dropout=None,
         negative_slope=None,
         padding=None,
+        linear_skip=None,
         builder=None,
         optimizer=None,
         learning_rate=None,
@@ -220,6 +236,7 @@ class CNNLabelRegressor(RegressorMixin, BaseEstimator):
         self.flatten_dropout = flatten_dropout
         self.negative_slope = negative_slope
         self.padding = padding
+        self.linear_skip = linear_skip
         self.builder = builder
         self.optimizer = optimizer
         self.learning_rate = learning_rate
@@ -363,12 +380,19 @@ class CNNLabelRegressor(RegressorMixin, BaseEstimator):
         seeds = rng.randint(0, 2**31 - 1, size=self.n_models)
         builder = self.builder if self.builder is not None else build_table2
         builder_kwargs = {} if self.builder is not None else {k: recipe[k] for k in ARCHITECTURE_KEYS}
+        linear_weights = None
+        self.__dict__.pop("ridge_alpha_", None)  # from an earlier fit with another recipe
+        if self.builder is None:
+            builder_kwargs["linear_skip"] = recipe["linear_skip"] != "none"
+            if recipe["linear_skip"] == "ridge":
+                kernel, bias, self.ridge_alpha_ = fit_ridge_skip(X_train, y_train, X_val, y_val)
+                linear_weights = (kernel, bias)
         jobs = (
             delayed(fit_member)(
                 X_train, y_train, X_val, y_val, seed=seed, builder=builder, builder_kwargs=builder_kwargs,
                 optimizer=recipe["optimizer"], learning_rate=recipe["learning_rate"],
                 batch_size=recipe["batch_size"], max_epochs=self.max_epochs, patience=self.patience,
-                verbose=self.verbose, lr_schedule=recipe["lr_schedule"],
+                verbose=self.verbose, lr_schedule=recipe["lr_schedule"], linear_weights=linear_weights,
             )
             for seed in seeds
         )
@@ -405,7 +429,8 @@ class CNNLabelRegressor(RegressorMixin, BaseEstimator):
 
     def _load_members(self):
         self.members_ = [model_from_bytes(data) for data in self._member_bytes]
-        self._ensemble_fn = make_ensemble_function(self.members_, self.n_features_in_)
+        recipe = self.recipe_ if self.builder is None else None
+        self._ensemble_fn = make_ensemble_function(self.members_, self.n_features_in_, recipe)
 
     # ------------------------------------------------------------------ predict
     def predict(self, X, return_std=False):

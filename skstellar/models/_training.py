@@ -50,17 +50,25 @@ def model_from_bytes(data):
 
 def fit_member(
     X_train, y_train, X_val, y_val, *, seed, builder, builder_kwargs, optimizer, learning_rate, batch_size,
-    max_epochs, patience, verbose, lr_schedule="constant",
+    max_epochs, patience, verbose, lr_schedule="constant", linear_weights=None,
 ):
     """Train one network; return ``(keras_bytes, best_val_loss, history)``.
 
     Early stopping on the validation loss with the best weights restored. ``seed`` fixes the
-    initial weights, the dropout masks and the batch order.
+    initial weights, the dropout masks and the batch order. ``linear_weights`` (kernel, bias)
+    freezes the model's ``linear_skip`` layer at those values and starts its ``deep`` output
+    layer at zero: the member starts as that linear model and learns the residual.
     """
     import keras
 
     keras.utils.set_random_seed(int(seed))
     model = builder(X_train.shape[1], y_train.shape[1], **builder_kwargs)
+    if linear_weights is not None:
+        skip = model.get_layer("linear_skip")
+        skip.set_weights(list(linear_weights))
+        skip.trainable = False
+        deep = model.get_layer("deep")
+        deep.set_weights([np.zeros_like(w) for w in deep.get_weights()])
     # Tracing the train and test steps costs about 1.5 s; a fit of a few dozen steps in all
     # (quick trials, the estimator checks) runs faster eagerly.
     n_steps = max_epochs * -(-len(X_train) // batch_size)
