@@ -6,16 +6,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from ..utils._sklearn import Interval, StrOptions, _fit_context, check_is_fitted
-from ._grid import (
-    for_each_chunk,
-    linear_step,
-    locate,
-    outer_edges,
-    pixel_edges,
-    row_chunks,
-    row_taker,
-    wavelength_names,
-)
+from ._grid import for_each_chunk, outer_edges, pixel_edges, row_chunks, wavelength_names
 from ._input import as_output, as_spectral_set, rebuild
 
 __all__ = ["Rebinner"]
@@ -34,12 +25,11 @@ class Rebinner(TransformerMixin, BaseEstimator):
     integral of the flux over any stretch of whole output bins is preserved. Flux
     errors propagate as ``sigma_k^2 = sum_j sigma_j^2 o_jk^2 / w_k^2`` (the formula of
     specutils' ``FluxConservingResampler``); a bin overlapping a pixel of infinite or
-    NaN error (no information) gets an infinite error. It is computed for all spectra at
-    once, in chunks of rows (bounded memory) on a thread pool (the result does not
-    depend on the number of threads): the output edges are located in each star's pixels
-    (arithmetically on a regular shared grid with a per-star scale, as the
-    :class:`RadialVelocityCorrector` leaves it), then each bin sums the overlapped
-    fractions of its few pixels (cumulative sums for bins wider than 6 pixels).
+    NaN error (no information) gets an infinite error. It is computed for all spectra
+    at once by a compiled loop per star that walks the pixels each bin overlaps (on a
+    thread pool over chunks of rows; the result does not depend on the number of
+    threads), in the star's observed frame when the grid is shared with a per-star scale
+    (as the :class:`RadialVelocityCorrector` leaves it).
 
     The output grid is fixed at ``fit``: when ``ranges`` gives ``(lo, hi)``, the fewest
     bins of width ``step`` centred on ``lo, lo + step, ...`` that cover ``[lo, hi]``
@@ -328,265 +318,30 @@ def _rebin(data, new_edges, n_threads=None, errors=True):
     -------
     flux, error : ndarray of shape (n, m) float32 (error None if not given)
     """
-    flux, error = data.flux, data.error if errors else None
+    from ._kernels import rebin_rows  # numba: loaded on first use, not on import
+
+    flux = np.ascontiguousarray(data.flux)
+    error = None if data.error is None or not errors else np.ascontiguousarray(data.error)
     n, p = flux.shape
     m = new_edges.size - 1
     out = np.empty((n, m), dtype=np.float32)
+    no_rows = np.empty((0, 0), dtype=np.float32)
     err_out = None if error is None else np.empty((n, m), dtype=np.float32)
-    if data.grid.ndim == 2:
-        chunk = _per_star_chunk(data.grid, flux, error, new_edges, out, err_out)
-    else:
-        chunk = _shared_chunk(data.grid, data.scale, flux, error, new_edges, out, err_out)
+    scale = np.empty(0) if data.scale is None else np.asarray(data.scale, dtype=np.float64)
+    shared = None if data.grid.ndim == 2 else pixel_edges(data.grid)[np.newaxis]
+    new_edges = np.ascontiguousarray(new_edges, dtype=np.float64)
+
+    def chunk(rows):
+        # per-star edges are built chunk by chunk: (n, p + 1) float64 at once would
+        # double the memory of a large batch
+        edges = shared if shared is not None else pixel_edges(data.grid[rows])
+        rebin_rows(edges, scale[rows] if scale.size else scale, flux[rows],
+                   no_rows if error is None else error[rows], new_edges, _TINY, out[rows],
+                   no_rows if err_out is None else err_out[rows], 0, rows.stop - rows.start)
+
     for_each_chunk(chunk, row_chunks(n, p), n_threads)
     return out, err_out
 
 
-def _shared_chunk(grid, scale, flux, error, new_edges, out, err_out):
-    """The chunk function for a shared grid, with or without a per-star scale.
-
-    Works in each star's observed frame: the output edges map to it by a division by
-    the star's scale, and the mean flux density over a bin does not depend on the
-    frame (the scale cancels between overlap and width). On a regular grid the edges'
-    positions in pixel units are arithmetic; otherwise one searchsorted of all edges
-    of the chunk at once.
-    """
-    p = flux.shape[1]
-    step = linear_step(grid)
-    edges = pixel_edges(grid)
-    if step is not None:
-        # positions in pixel units; pixel weights of 1 (the width cancels out)
-        origin, inv_step, weights = edges[0], 1.0 / step, None
-    else:
-        weights = np.diff(edges)
-
-    def positions(x, inv_scale=None):
-        """(j, t, width) of values x (divided by the scale): pixel, fraction into it, widths."""
-        if step is not None:
-            if inv_scale is None:
-                u = (x - origin) * inv_step
-            else:
-                u = np.multiply.outer(inv_scale, x * inv_step)
-                u -= origin * inv_step
-            j = u.astype(np.intp)  # truncation: the floor wherever it is not clipped to 0
-            t = u - j
-            width = np.diff(u, axis=-1)
-            # each row increases, so its ends tell whether any edge lies off the pixels
-            if u[..., 0].min() < 0 or u[..., -1].max() >= p:
-                np.clip(j, 0, p - 1, out=j)
-                t = u - j
-            else:
-                return j, t, width
-        else:
-            if inv_scale is not None:
-                x = np.multiply.outer(inv_scale, x)
-            j = np.searchsorted(edges, x.ravel(), side="right").reshape(x.shape)
-            j -= 1
-            np.clip(j, 0, p - 1, out=j)
-            low = edges[j]
-            t = x - low
-            t /= edges[j + 1] - low
-            width = np.diff(x, axis=-1)
-        # bins beyond the spectrum are padded or refused by the caller
-        np.clip(t, 0.0, 1.0, out=t)
-        return j, t, width
-
-    if scale is None:  # one set of positions for every row
-        fixed = positions(new_edges)
-
-    def chunk(rows):
-        if scale is None:
-            j, t, width = fixed
-        else:
-            j, t, width = positions(new_edges, 1.0 / scale[rows])
-        _rebin_rows(flux[rows], None if error is None else error[rows], j, t, width, weights,
-                    out[rows], None if err_out is None else err_out[rows])
-
-    return chunk
-
-
-# Above this many pixel boundaries inside one output bin, the cumulative sums are cheaper
-# than reading every pixel of the bin.
-_MAX_DIRECT = 6
 # Overlaps below this fraction of a pixel are rounding at a shared edge, not overlaps.
 _TINY = 1e-6
-
-
-def _rebin_rows(f, s, j, t, width, weights, out, err_out):
-    """Rebin rows ``f`` (r, p): directly for narrow bins, else by cumulative sums."""
-    d = j[..., 1:] - j[..., :-1]
-    if d.size and int(d.max()) <= _MAX_DIRECT:
-        _rebin_direct(f, s, j, t, d, width, weights, out, err_out)
-    else:
-        _rebin_cumulative(f, s, j, t, width, weights, out, err_out)
-
-
-def _rebin_direct(f, s, j, t, d, width, weights, out, err_out):
-    """Rebin rows ``f`` (r, p) reading the few pixels of each bin (float32 sums).
-
-    Bin ``k`` runs from position ``j0 + t0`` to ``j1 + t1`` (pixel index plus fraction,
-    ``d = j1 - j0``); pixel ``j0 + i`` overlaps it by ``clip(d + t1 - i, 0, 1)``, less
-    ``t0`` for ``i = 0``. The overlaps are small numbers, so float32 keeps ~1e-7
-    relative precision. When the chunk's flux and errors are all finite, pixels past
-    a bin's end (zero overlap) are read as they come, which saves the index
-    arithmetic; otherwise the indices are clamped to ``j1`` so that a NaN or inf
-    outside the bin cannot leak into it.
-    """
-    r, p = f.shape
-    if weights is not None:
-        w = weights.astype(np.float32)
-        f = f * w
-        if s is not None:
-            s = s * w
-    errors_finite = s is None or bool(np.isfinite(s).all())
-    finite = errors_finite and bool(np.isfinite(f).all())
-    if j.ndim == 1:  # the same pixels for every row
-        j0, j1 = j[:-1], j[1:]
-
-        def pick(arr, i, clamp):
-            return arr[:, j0 if i == 0 else np.minimum(j0 + i, j1 if clamp else p - 1)]
-    else:
-        J = j + (np.arange(r) * p)[:, np.newaxis]
-        J0, J1 = J[:, :-1], J[:, 1:]
-
-        def pick(arr, i, clamp):
-            flat = arr.reshape(-1)
-            if i == 0:
-                return np.take(flat, J0)
-            if clamp:
-                return np.take(flat, np.minimum(J0 + i, J1))
-            # arr[J0 + i] without the addition; the end of the last row clips
-            return np.take(flat[i:], J0, mode="clip")
-
-    t0 = t[..., :-1].astype(np.float32)
-    reach = d.astype(np.float32)  # d + t1: the bin's end relative to its first pixel
-    reach += t[..., 1:]
-    d_min, d_max = int(d.min()), int(d.max())
-    with np.errstate(invalid="ignore"):  # inf x 0 (no overlap): NaN, handled below
-        acc, var = _sum_overlaps(f, s, pick, t0, reach, d_min, d_max, finite, errors_finite)
-    width = width.astype(np.float32)
-    np.divide(acc, width, out=out)
-    if s is None:
-        return
-    if not errors_finite:  # an overlapped pixel without information leaves a NaN or inf
-        var[np.isnan(var)] = np.inf
-    np.sqrt(var, out=var)
-    np.divide(var, width, out=err_out)
-
-
-def _sum_overlaps(f, s, pick, t0, reach, d_min, d_max, finite, errors_finite):
-    """Overlap-weighted sums of flux and squared errors over the pixels of each bin."""
-    acc = var = None
-    for i in range(d_max + 1):
-        if 0 < i < d_min:  # a whole pixel inside every bin
-            o = None
-        else:
-            o = reach - np.float32(i)
-            np.clip(o, 0.0, 1.0, out=o)
-            if i == 0:
-                o -= t0
-        term = pick(f, i, not finite)
-        if o is not None:
-            term *= o
-        if acc is None:
-            acc = term
-        else:
-            acc += term
-        if s is None:
-            continue
-        term = pick(s, i, not finite)
-        if o is not None:
-            term *= o
-            term *= term
-            if not errors_finite:  # no overlap: no contribution, even from an infinite error
-                np.copyto(term, 0.0, where=o <= _TINY)
-        else:
-            term *= term
-        if var is None:
-            var = term
-        else:
-            var += term
-    return acc, var
-
-
-def _rebin_cumulative(f, s, j, t, width, weights, out, err_out):
-    """Rebin rows ``f`` (r, p) given the output edges' pixels ``j`` and fractions ``t``.
-
-    The cumulative integral of a row at its pixel edges is linear within a pixel (the
-    flux density is constant there): at an output edge in pixel ``j`` it is
-    ``C[j] + t * f[j] * w[j]``, with ``w`` the pixel ``weights`` (widths; None for 1).
-    Errors: bin ``k`` spans pixels ``j[k] .. j[k + 1]``, partial overlaps at both ends
-    and whole pixels in between (cumulative sum ``Q`` of ``(sigma w)^2``).
-    """
-    r, p = f.shape
-    take = row_taker(j, p + 1)
-    take_p = row_taker(j, p)
-    cum = np.zeros((r, p + 1))
-    if weights is None:
-        np.cumsum(f, axis=1, dtype=np.float64, out=cum[:, 1:])
-        fj = take_p(f).astype(np.float64)
-    else:
-        fw = f * weights
-        np.cumsum(fw, axis=1, out=cum[:, 1:])
-        fj = take_p(fw)
-    at = take(cum)
-    fj *= t
-    at += fj
-    np.divide(np.diff(at, axis=1), width, out=out)
-    if s is None:
-        return
-    a = s.astype(np.float64)
-    no_info = ~np.isfinite(a)
-    has_no_info = no_info.any()
-    if has_no_info:  # counted apart: inf would turn the cumulative sums to NaN
-        a[no_info] = 0.0
-        n_inf = _cumulative(no_info)
-    if weights is not None:
-        a *= weights
-    aj = take_p(a)
-    a *= a
-    q = _cumulative(a)
-    qj = take(q)
-    a0, a1 = aj[..., :-1], aj[..., 1:]
-    t0, t1 = t[..., :-1], t[..., 1:]
-    var = qj[..., 1:] - qj[..., :-1]
-    var -= a0 * a0
-    left = (1.0 - t0) * a0
-    left *= left
-    var += left
-    right = t1 * a1
-    right *= right
-    var += right
-    same = j[..., :-1] == j[..., 1:]  # the bin lies within one input pixel
-    if same.any():
-        whole = (t1 - t0) * a0
-        whole *= whole
-        np.copyto(var, whole, where=np.broadcast_to(same, var.shape))
-    np.maximum(var, 0.0, out=var)
-    if has_no_info:  # a bin overlapping such a pixel knows nothing either
-        var[take(n_inf, 1)[..., 1:] > take(n_inf)[..., :-1]] = np.inf
-    np.sqrt(var, out=var)
-    np.divide(var, width, out=err_out)
-
-
-def _per_star_chunk(wavelength, flux, error, new_edges, out, err_out):
-    """The chunk function for per-star grids ``(n, p)``: pixels located row by row."""
-    p = flux.shape[1]
-
-    def chunk(rows):
-        edges = pixel_edges(wavelength[rows])
-        j, low, high = locate(edges, new_edges, with_edges=True)
-        t = new_edges - low
-        t /= high - low
-        np.clip(t, 0.0, 1.0, out=t)
-        _rebin_rows(flux[rows], None if error is None else error[rows], j, t,
-                    np.diff(new_edges), np.diff(edges, axis=-1), out[rows],
-                    None if err_out is None else err_out[rows])
-
-    return chunk
-
-
-def _cumulative(values):
-    """Cumulative sums along rows with a leading 0 column: shape (r, p + 1)."""
-    cum = np.zeros((values.shape[0], values.shape[1] + 1))
-    np.cumsum(values, axis=1, out=cum[:, 1:])
-    return cum
