@@ -84,8 +84,8 @@ class Rebinner(TransformerMixin, BaseEstimator):
     A NaN or inf flux inside the grid raises (clean the spectra with
     :class:`SpectrumCleaner` first). Agrees with specutils' ``FluxConservingResampler``
     to 3e-7 relative in flux and error (float32 rounding); a single 5600-pixel
-    spectrum takes about 2 ms here against 0.2-0.8 s with specutils, which also
-    loops over spectra in Python.
+    spectrum with errors takes about 0.6 ms here (mostly call overhead) against
+    0.2-0.8 s with specutils, which also loops over spectra in Python.
 
     Examples
     --------
