@@ -19,6 +19,8 @@ _FLAG_COLUMNS = {
     "map_outer": "map_outer",
     "residual": "residual",
     "residual_outer": "residual_outer",
+    "pca_distance": "pca_distance",
+    "pca_outer": "pca_outer",
 }
 
 
@@ -49,9 +51,10 @@ def predict_table(pipeline, X):
           ``predict`` has no ``return_std`` gives no ``e_`` columns;
         - with a filter: ``training_like`` (bool; False means do not trust the labels),
           ``filter_score`` (above 1: outer), ``map_distance``, ``map_outer``, ``residual``,
-          ``residual_outer`` (see :class:`~skstellar.filters.SimilarityMap`). With several
-          filters these columns are prefixed by the step name and ``training_like``
-          requires all of them. Without a filter there are no flag columns.
+          ``residual_outer``, ``pca_distance``, ``pca_outer`` (see
+          :class:`~skstellar.filters.SimilarityMap`). With several filters these columns
+          are prefixed by the step name and ``training_like`` requires all of them. Without a
+          filter there are no flag columns.
 
     Raises
     ------
@@ -77,8 +80,9 @@ def predict_table(pipeline, X):
     >>> pipe = make_pipeline(TSNESimilarityFilter(n_components=5, perplexity=5, random_state=0,
     ...                                           tsne_params={"n_iter": 200}), BayesianRidge())
     >>> table = predict_table(pipe.fit(X, y), np.vstack([X[:4] + 0.001, X[:1] + 0.5]))
-    >>> table.colnames
-    ['id', 'y0', 'e_y0', 'training_like', 'filter_score', 'map_distance', 'map_outer', 'residual', 'residual_outer']
+    >>> table.colnames  # doctest: +NORMALIZE_WHITESPACE
+    ['id', 'y0', 'e_y0', 'training_like', 'filter_score', 'map_distance', 'map_outer', 'residual',
+     'residual_outer', 'pca_distance', 'pca_outer']
     >>> table["training_like"].tolist()
     [True, True, True, True, False]
     """

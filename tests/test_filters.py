@@ -8,7 +8,7 @@ from sklearn.linear_model import BayesianRidge, Ridge
 from sklearn.pipeline import make_pipeline
 
 from skstellar import predict_table
-from skstellar.filters import SimilarityMap, TSNESimilarityFilter
+from skstellar.filters import SimilarityMap, TSNESimilarityFilter, _scores
 from skstellar.spectra import SpectralSet
 
 N_PIX = 240
@@ -42,10 +42,12 @@ def survey():
     emission = _mock(rng, rng.uniform(-0.9, 0.9, size=(30, 2)))
     emission += 0.6 * np.exp(-0.5 * ((np.arange(N_PIX) - rng.uniform(20, 220, size=(30, 1))) / 2.0) ** 2)
     tilted = _mock(rng, rng.uniform(-0.9, 0.9, size=(30, 2))) * np.linspace(0.8, 1.2, N_PIX)
+    rich_rng = np.random.default_rng(11)  # its own stream: the other sets stay as they were
+    rich = _mock(rich_rng, np.column_stack([rich_rng.uniform(-1, 1, 30), rich_rng.uniform(1.2, 1.5, 30)]))
     return {
         "train": _mock(rng, train_labels).astype(np.float32),
         "train_labels": train_labels,
-        "alike": alike, "hot": hot, "poor": poor, "emission": emission, "tilted": tilted,
+        "alike": alike, "hot": hot, "poor": poor, "emission": emission, "tilted": tilted, "rich": rich,
     }
 
 
@@ -56,7 +58,7 @@ def fitted(survey):
 
 @pytest.fixture(scope="module")
 def test_set(survey):
-    kinds = ["alike", "hot", "poor", "emission", "tilted"]
+    kinds = ["alike", "hot", "poor", "emission", "tilted", "rich"]
     X = np.vstack([survey[k] for k in kinds])
     kind = np.repeat(kinds, [len(survey[k]) for k in kinds])
     return X, kind
@@ -71,7 +73,7 @@ def test_flags_unlike_spectra_and_keeps_alike_ones(verdict, test_set):
     _, kind = test_set
     outer = ~verdict.training_like
     assert outer[kind == "alike"].mean() <= 0.05
-    for unlike in ("hot", "poor", "emission", "tilted"):
+    for unlike in ("hot", "poor", "emission", "tilted", "rich"):
         assert outer[kind == unlike].mean() >= 0.8, unlike
 
 
@@ -82,13 +84,44 @@ def test_reports_which_score_flagged(verdict, test_set):
     assert verdict.map_outer[kind == "poor"].mean() >= 0.8
     assert verdict.residual_outer[kind == "emission"].mean() >= 0.8
     assert verdict.residual_outer[kind == "tilted"].mean() >= 0.8
+    # Stars just outside the label box are far from every training spectrum in the PCA's signal components.
+    assert verdict.pca_outer[kind == "rich"].mean() >= 0.8
     outer = verdict.score > 1
-    np.testing.assert_array_equal(outer, verdict.map_outer | verdict.residual_outer)
+    np.testing.assert_array_equal(outer, verdict.map_outer | verdict.residual_outer | verdict.pca_outer)
     np.testing.assert_allclose(
         verdict.score,
-        np.maximum(verdict.map_distance / verdict.map_threshold, verdict.residual / verdict.residual_threshold),
+        np.maximum.reduce([verdict.map_distance / verdict.map_threshold,
+                           verdict.residual / verdict.residual_threshold,
+                           verdict.pca_distance / verdict.pca_threshold]),
         rtol=1e-12,
     )
+
+
+def test_pca_distance_is_whitened_in_the_signal_components(fitted, survey, verdict, test_set):
+    # The toy spectra depend on 2 labels: a few components carry them, the rest is a noise floor.
+    ev = fitted.pca_.explained_variance_
+    k = fitted.n_signal_components_
+    assert 2 <= k < fitted.n_components_
+    assert np.all(ev[:k] > 2 * ev[-1]) and np.all(ev[k:] <= 2 * ev[-1])
+    X, kind = test_set
+    white = fitted.pca_.transform(X)[:, :k] / np.sqrt(ev[:k])
+    train_white = fitted.training_coordinates_[:, :k] / np.sqrt(ev[:k])
+    nearest = np.min(np.linalg.norm(white[:, None] - train_white[None], axis=2), axis=1)
+    # Noise beyond the training spectra's RMS noise is expected to add sum_j noise^2 / ev_j to the
+    # squared distance: it is taken off (the noise of each spectrum by DER_SNR).
+    noise = _scores.project(fitted.pca_, X, fitted._noise_floor)[2]
+    excess = np.maximum(noise**2 - fitted._reference_noise**2, 0) * np.sum(1 / ev[:k])
+    assert 0.1 < np.mean(excess > 0) < 0.9  # both cases occur
+    np.testing.assert_allclose(verdict.pca_distance, np.sqrt(np.maximum(nearest**2 - excess, 0)), rtol=1e-6)
+    assert verdict.pca_outer[kind == "alike"].mean() <= 0.05
+    # leave-one-out on the training set: to the nearest *other* training spectrum, never itself
+    pairs = np.linalg.norm(train_white[:, None] - train_white[None], axis=2)
+    np.fill_diagonal(pairs, np.inf)
+    assert np.all(fitted.training_pca_distance_ <= pairs.min(axis=1) * (1 + 1e-6))
+    assert np.median(fitted.training_pca_distance_ / pairs.min(axis=1)) > 0.5
+    assert fitted.pca_threshold_ > 0
+    fixed = TSNESimilarityFilter(**{**FAST, "n_signal_components": 5}).fit(survey["train"])
+    assert fixed.n_signal_components_ == 5
 
 
 def test_novelty_api_is_consistent(fitted, test_set, verdict):
@@ -144,6 +177,7 @@ def test_spectra_of_the_training_set_are_judged_leave_one_out(fitted, survey):
     # their map distance is to the nearest *other* training spectrum, never ~0 to themselves
     assert 0.5 < np.median(v.map_distance[:50]) / np.median(v.map_distance[50:]) < 2
     np.testing.assert_array_equal(v.residual[:50], fitted.training_residual_[:50])
+    np.testing.assert_array_equal(v.pca_distance[:50], fitted.training_pca_distance_[:50])
 
 
 def test_out_of_fold_residuals_do_not_flag_alike_spectra(fitted, survey):
@@ -161,6 +195,8 @@ def test_residual_is_in_units_of_the_noise(fitted, survey):
     # (DER_SNR over-estimates the noise of high-S/N spectra a little: lines add curvature)
     assert 0.5 <= np.median(v_snr60.residual) <= np.median(v_snr15.residual) <= 1.5
     assert v_snr15.residual_outer.mean() <= 0.1
+    # nor by their PCA coordinates: the signal components are far above the noise
+    assert v_snr15.pca_outer.mean() <= 0.1
 
 
 def test_input_order_does_not_change_the_verdict(fitted, test_set, verdict):
@@ -192,14 +228,19 @@ def test_batches_agree_with_one_joint_map(survey, fitted, test_set, verdict):
 
 def test_absolute_thresholds_and_map_only(fitted, survey, test_set):
     X, kind = test_set
-    lenient = TSNESimilarityFilter(**{**FAST, "map_threshold": 1e6, "residual_threshold": 1e6}).fit(survey["train"])
+    lenient = TSNESimilarityFilter(
+        **{**FAST, "map_threshold": 1e6, "residual_threshold": 1e6, "pca_threshold": 1e6}
+    ).fit(survey["train"])
     v = lenient.embed(X)
     assert v.training_like.all()
     np.testing.assert_array_equal(v.map_threshold, 1e6)
-    map_only = TSNESimilarityFilter(**{**FAST, "residual_threshold": None}).fit(survey["train"])
+    np.testing.assert_array_equal(v.pca_threshold, 1e6)
+    map_only = TSNESimilarityFilter(**{**FAST, "residual_threshold": None, "pca_threshold": None}).fit(survey["train"])
     v = map_only.embed(X)
     assert np.isnan(v.residual).all() and not v.residual_outer.any()
-    assert map_only.training_residual_ is None
+    assert np.isnan(v.pca_distance).all() and not v.pca_outer.any()
+    assert map_only.training_residual_ is None and map_only.training_pca_distance_ is None
+    assert np.isnan(map_only.pca_threshold_)
     # the thesis filter alone misses most broken spectra that the residual catches
     assert (~v.training_like)[kind == "hot"].mean() >= 0.8
 
@@ -214,6 +255,21 @@ def test_transform_passes_spectra_through_unchanged(fitted, survey, test_set):
     pipe = make_pipeline(TSNESimilarityFilter(**FAST), Ridge(alpha=1e-3)).fit(survey["train"], survey["train_labels"])
     alone = Ridge(alpha=1e-3).fit(survey["train"], survey["train_labels"])
     np.testing.assert_allclose(pipe.predict(X), alone.predict(X), rtol=1e-5)
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_exact_neighbors_match_brute_force(n_jobs):
+    from skstellar.filters._embed import exact_neighbors
+
+    points = np.random.default_rng(2).normal(size=(700, 6))
+    points[5] = points[9]  # an exact duplicate: still never its own neighbour
+    indices, distances = exact_neighbors(points, 15, n_jobs)
+    full = np.linalg.norm(points[:, None] - points[None], axis=2)
+    np.fill_diagonal(full, np.inf)
+    np.testing.assert_allclose(distances, np.sort(full, axis=1)[:, :15], rtol=1e-12, atol=1e-15)
+    np.testing.assert_array_equal(np.sort(indices, axis=1), np.sort(np.argsort(full, axis=1)[:, :15], axis=1))
+    assert not np.any(indices == np.arange(700)[:, None])
+    assert indices[5, 0] == 9 and indices[9, 0] == 5 and distances[5, 0] == 0
 
 
 def test_tables_and_results_are_shared_read_only(verdict):
@@ -288,7 +344,7 @@ def test_predict_table_keeps_every_spectrum_in_order(survey, test_set):
     s = SpectralSet.from_arrays({"HR10": (np.arange(N_PIX, dtype=float) + 5000, X)}, meta={"id": ids})
     table = predict_table(pipe, s)
     assert table.colnames == ["id", "teff", "e_teff", "feh", "e_feh", "training_like", "filter_score",
-                              "map_distance", "map_outer", "residual", "residual_outer"]
+                              "map_distance", "map_outer", "residual", "residual_outer", "pca_distance", "pca_outer"]
     assert len(table) == len(X)
     np.testing.assert_array_equal(table["id"], ids)
     y, std = pipe.predict(s, return_std=True)  # float32, as the SpectralSet holds them

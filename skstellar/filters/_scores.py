@@ -4,12 +4,17 @@ Three jobs, vectorised over spectra and chunked so memory stays bounded:
 
 * exact row fingerprints, to recognise a spectrum that is already in the training set;
 * PCA coordinates and noise-normalised reconstruction residuals of spectra;
+* whitened distances to the nearest training spectrum in the PCA's signal components;
 * nearest-training distances in a 2-D map, and thresholds calibrated on the training
   spectra so that a chosen fraction of them lies above.
 """
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 from scipy.spatial import cKDTree
+from threadpoolctl import threadpool_limits
 from sklearn.decomposition import PCA
 from sklearn.model_selection import KFold
 
@@ -67,24 +72,37 @@ def noise_level(X, floor):
     return np.maximum(1.482602 / np.sqrt(6) * np.median(second, axis=1), floor)
 
 
-def project(pca, X, noise_floor):
+def project(pca, X, noise_floor, n_jobs=None):
     """PCA coordinates (float64), RMS reconstruction residual and noise of each row of ``X``.
 
     The noise is the lower of the DER_SNR estimates (:func:`noise_level`) on the flux and
     on the residual: sharp structure adds to DER_SNR -- absorption lines on the flux at
     high S/N, misfit such as emission cores on the residual -- so both over-estimate it.
+    Chunks of rows run on ``n_jobs`` threads (the medians of DER_SNR, 70 % of the time,
+    are single-threaded otherwise); the result does not depend on it.
     """
     n = X.shape[0]
     coords = np.empty((n, pca.n_components_), dtype=np.float64)
     rms = np.empty(n, dtype=np.float64)
     noise = np.empty(n, dtype=np.float64)
-    for start in range(0, n, CHUNK):
+
+    def one(start):
         chunk = X[start : start + CHUNK]
         z = pca.transform(chunk)
         coords[start : start + CHUNK] = z
         diff = chunk - pca.inverse_transform(z)
         rms[start : start + CHUNK] = np.sqrt(np.mean(np.square(diff, dtype=np.float64), axis=1))
         noise[start : start + CHUNK] = np.minimum(noise_level(chunk, noise_floor), noise_level(diff, noise_floor))
+
+    starts = range(0, n, CHUNK)
+    workers = min(len(starts), _threads(n_jobs))
+    if workers <= 1:
+        for start in starts:
+            one(start)
+    else:
+        # One BLAS thread per worker: the workers already fill the cores.
+        with threadpool_limits(1), ThreadPoolExecutor(workers) as pool:
+            list(pool.map(one, starts))
     return coords, rms, noise
 
 
@@ -104,7 +122,7 @@ def typical_misfit(rms, noise):
     return float(np.sqrt(np.median(np.maximum(rms**2 - noise**2, 0.0))))
 
 
-def out_of_fold_residuals(X, n_components, random_state, noise_floor):
+def out_of_fold_residuals(X, n_components, random_state, noise_floor, n_jobs=None):
     """RMS reconstruction residual and noise of each training row, by a PCA fitted without it.
 
     The residual of a spectrum under a PCA fitted on that same spectrum is biased low
@@ -117,8 +135,67 @@ def out_of_fold_residuals(X, n_components, random_state, noise_floor):
     for train, held_out in folds.split(X):
         k = min(n_components, len(train), p)
         pca = PCA(n_components=k, random_state=random_state).fit(X[train])
-        _, rms[held_out], noise[held_out] = project(pca, X[held_out], noise_floor)
+        _, rms[held_out], noise[held_out] = project(pca, X[held_out], noise_floor, n_jobs)
     return rms, noise
+
+
+# A component carries signal when its variance exceeds this many times the last fitted one's.
+SIGNAL_RATIO = 2.0
+
+
+def signal_components(explained_variance, ratio=SIGNAL_RATIO):
+    """Number of leading PCA components whose variance exceeds ``ratio`` times the last one's.
+
+    The trailing components of a PCA of many noisy spectra are noise: their variances
+    form a flat floor (about 24 times the mean pixel variance for 1500 mock spectra of
+    8669 pixels). Whitening them as well would weigh that noise like the signal. At least 1.
+    """
+    ev = np.asarray(explained_variance, dtype=np.float64)
+    return max(1, int(np.count_nonzero(ev > ratio * ev[-1])))
+
+
+def whiten(coords, explained_variance, k):
+    """The first ``k`` PCA coordinates in units of their training standard deviation."""
+    scale = np.sqrt(np.maximum(np.asarray(explained_variance[:k], dtype=np.float64), np.finfo(np.float64).tiny))
+    return coords[:, :k] / scale
+
+
+def excess_noise(noise, reference_noise, explained_variance, k):
+    """Expected share of the squared whitened distance due to noise beyond the training's typical noise.
+
+    White noise of standard deviation ``noise`` adds ``noise**2`` to the variance of every
+    PCA coordinate, i.e. ``noise**2 / explained_variance_j`` to each whitened squared
+    coordinate. The training spectra's own noise is part of their spread (and of their
+    leave-one-out distances); only the excess over ``reference_noise`` is not.
+    """
+    excess = np.maximum(np.asarray(noise, dtype=np.float64) ** 2 - reference_noise**2, 0.0)
+    ev = np.maximum(np.asarray(explained_variance[:k], dtype=np.float64), np.finfo(np.float64).tiny)
+    return excess * np.sum(1.0 / ev)
+
+
+def noise_corrected(distance, excess):
+    """``sqrt(max(distance**2 - excess, 0))``: a distance with the expected excess noise removed."""
+    return np.sqrt(np.maximum(distance**2 - excess, 0.0))
+
+
+def _workers(n_jobs):
+    return -1 if n_jobs == -1 else max(1, n_jobs or 1)
+
+
+def _threads(n_jobs):
+    """A thread count from the joblib convention (None: 1, -1: all cores, -2: all but one)."""
+    if n_jobs is None:
+        return 1
+    if n_jobs < 0:
+        return max(1, (os.cpu_count() or 1) + 1 + n_jobs)
+    return max(1, n_jobs)
+
+
+def nearest_distances(reference, query, n_jobs=None):
+    """Each query point's distance to the nearest reference point."""
+    if not len(query):
+        return np.empty(0)
+    return cKDTree(reference).query(query, k=1, workers=_workers(n_jobs))[0]
 
 
 def nearest_training_distances(training_map, new_map, n_jobs=None):
@@ -132,7 +209,7 @@ def nearest_training_distances(training_map, new_map, n_jobs=None):
         Each new point's distance to the nearest training point.
     """
     tree = cKDTree(training_map)
-    workers = -1 if n_jobs == -1 else max(1, n_jobs or 1)
+    workers = _workers(n_jobs)
     # The nearest hit of a training point is itself (distance 0): its neighbour is the second.
     training = tree.query(training_map, k=2, workers=workers)[0][:, 1]
     new = tree.query(new_map, k=1, workers=workers)[0] if len(new_map) else np.empty(0)

@@ -57,11 +57,17 @@ class SimilarityMap:
         a spectrum like the training ones whatever its S/N (NaN when the score is off).
     residual_threshold : ndarray of shape (n,)
         Its threshold (NaN when off).
+    pca_distance : ndarray of shape (n,)
+        Distance to the nearest (other) training spectrum in the PCA's signal components,
+        each in units of its training standard deviation (NaN when the score is off).
+    pca_threshold : ndarray of shape (n,)
+        Its threshold (NaN when off).
     score : ndarray of shape (n,)
-        Largest of ``map_distance / map_threshold`` and ``residual / residual_threshold``:
-        above 1 the spectrum is unlike the training set ("outer").
-    map_outer, residual_outer : ndarray of shape (n,), bool
-        Which of the two scores is over its threshold.
+        Largest of ``map_distance / map_threshold``, ``residual / residual_threshold`` and
+        ``pca_distance / pca_threshold``: above 1 the spectrum is unlike the training set
+        ("outer").
+    map_outer, residual_outer, pca_outer : ndarray of shape (n,), bool
+        Which of the three scores is over its threshold.
     """
 
     embedding: np.ndarray
@@ -73,13 +79,16 @@ class SimilarityMap:
     map_threshold: np.ndarray
     residual: np.ndarray
     residual_threshold: np.ndarray
+    pca_distance: np.ndarray
+    pca_threshold: np.ndarray
     score: np.ndarray
     map_outer: np.ndarray
     residual_outer: np.ndarray
+    pca_outer: np.ndarray
 
     @property
     def training_like(self) -> np.ndarray:
-        """True for the spectra within both thresholds ("inner")."""
+        """True for the spectra within every threshold ("inner")."""
         return self.score <= 1.0
 
     def to_table(self) -> Table:
@@ -94,9 +103,12 @@ class SimilarityMap:
                 "map_threshold": self.map_threshold,
                 "residual": self.residual,
                 "residual_threshold": self.residual_threshold,
+                "pca_distance": self.pca_distance,
+                "pca_threshold": self.pca_threshold,
                 "score": self.score,
                 "map_outer": self.map_outer,
                 "residual_outer": self.residual_outer,
+                "pca_outer": self.pca_outer,
                 "training_like": self.training_like,
             }
         )
@@ -113,18 +125,20 @@ class _LastMap:
 
 
 class TSNESimilarityFilter(OneToOneFeatureMixin, OutlierMixin, TransformerMixin, BaseEstimator):
-    """Flag spectra that are unlike the training set, by a joint t-SNE map and a PCA residual.
+    """Flag spectra that are unlike the training set: a joint t-SNE map and two PCA scores.
 
     A neural network cannot label spectra outside its training set. Following Ambrosch
     et al. (2023) and Guiglion et al. (2024), new spectra are embedded in one t-SNE map
     together with the training spectra (openTSNE, on PCA coordinates); a new spectrum
-    farther from its nearest training spectrum than the threshold is "outer". A second
-    score, the PCA reconstruction residual relative to the spectrum's noise, catches
-    broken spectra (emission lines, bad normalisation) that the map places among normal
-    stars. Both thresholds come from the
-    training spectra themselves: ``contamination`` is the fraction of training spectra
-    above them, hence, for new spectra drawn like the training ones, the expected
-    fraction of false flags.
+    farther from its nearest training spectrum than the threshold is "outer". Two more
+    scores complete it: the PCA reconstruction residual relative to the spectrum's noise
+    catches broken spectra (emission lines, bad normalisation) that the map places among
+    normal stars, and the distance to the nearest training spectrum in the PCA's signal
+    components, whitened, catches stars just beyond the edge of the training set that the
+    map joins to its border (metal-rich giants). All thresholds come from the training
+    spectra themselves: ``contamination`` is the fraction of training spectra above them,
+    hence, for new spectra drawn like the training ones, the expected fraction of false
+    flags.
 
     In a :class:`~sklearn.pipeline.Pipeline` the filter passes X through unchanged
     (``transform`` is the identity); the flags come from ``predict``, :meth:`flag_table`
@@ -150,8 +164,15 @@ class TSNESimilarityFilter(OneToOneFeatureMixin, OutlierMixin, TransformerMixin,
         same size; prefer "auto".
     residual_threshold : "auto", float or None, default="auto"
         Absolute threshold of the normalised residual instead (e.g. 2: a reconstruction
-        misfit twice what an alike spectrum shows); None turns the residual score off
-        (the thesis' filter alone).
+        misfit twice what an alike spectrum shows); None turns the residual score off.
+    pca_threshold : "auto", float or None, default="auto"
+        Absolute threshold of the whitened PCA distance instead (in training standard
+        deviations); None turns that score off. With both ``residual_threshold`` and
+        ``pca_threshold`` None the filter is the thesis' map alone.
+    n_signal_components : "auto" or int, default="auto"
+        Leading PCA components in which ``pca_distance`` is measured. "auto": those whose
+        variance exceeds twice that of the last of the ``n_components_`` components (the
+        trailing ones are noise; see Notes).
     batch_size : int, default=None
         Most new spectra per joint map; more are split (in a pseudo-random order fixed by
         their content) into batches, each embedded with the training spectra. None: one map.
@@ -159,13 +180,18 @@ class TSNESimilarityFilter(OneToOneFeatureMixin, OutlierMixin, TransformerMixin,
         Number of training spectra (drawn once at fit) placed in each joint map; None: all.
         With ``batch_size`` this bounds the cost of a map for 10**5-10**6 new spectra.
     tsne_params : dict, default=None
-        Further keyword arguments of `openTSNE.TSNE` (e.g. ``{"n_iter": 300}``); not
-        ``n_components``, ``perplexity``, ``random_state`` or ``n_jobs``.
+        Further keyword arguments of `openTSNE.TSNE` (e.g. ``{"n_iter": 500}``); not
+        ``n_components``, ``perplexity``, ``random_state`` or ``n_jobs``. The filter's
+        own defaults differ from openTSNE's in two: ``n_iter=250`` (after 250 iterations
+        of early exaggeration) and ``ints_in_interval=3`` (a coarser FFT grid); they gave
+        the same verdicts three times faster (see Notes). The neighbours are found exactly
+        unless ``neighbors``, ``metric``, ``metric_params`` or ``knn_kwargs`` is given.
     random_state : int, RandomState instance or None, default=None
         Seeds the PCA, the residual folds, the subsample and every map: with an int,
         results are reproducible.
-    n_jobs : int, default=None
-        Threads for openTSNE and the neighbour search; None means 1, -1 all cores.
+    n_jobs : int or None, default=-1
+        Threads for openTSNE and the neighbour searches; -1: all cores (t-SNE is the
+        costly step and its threads give the same map), None: 1.
 
     Attributes
     ----------
@@ -178,6 +204,10 @@ class TSNESimilarityFilter(OneToOneFeatureMixin, OutlierMixin, TransformerMixin,
     training_residual_ : ndarray of shape (n_training,) or None
         Out-of-fold normalised residual of each training spectrum (5-fold: a
         spectrum's own PCA would hide part of its residual); None when the residual is off.
+    n_signal_components_ : int or None
+        Components of ``pca_distance`` (None when that score is off).
+    training_pca_distance_ : ndarray of shape (n_training,) or None
+        Leave-one-out ``pca_distance`` of each training spectrum.
     misfit_ : float or None
         Typical RMS residual that the PCA leaves on training spectra beyond their noise
         (median of ``sqrt(rms**2 - noise**2)``, out-of-fold).
@@ -186,8 +216,9 @@ class TSNESimilarityFilter(OneToOneFeatureMixin, OutlierMixin, TransformerMixin,
         alone (thesis Fig. 17); see :meth:`training_outliers`.
     training_embedding_ : ndarray of shape (n_training, 2)
         Coordinates of the training spectra in that map.
-    map_threshold_, residual_threshold_ : float
-        The thresholds of that map (every joint map recomputes its own).
+    map_threshold_, residual_threshold_, pca_threshold_ : float
+        The thresholds of that map (every joint map recomputes its own; NaN for a score
+        that is off).
     offset_ : float
         ``-1``: ``decision_function = score_samples - offset_``.
     n_features_in_ : int
@@ -211,15 +242,21 @@ class TSNESimilarityFilter(OneToOneFeatureMixin, OutlierMixin, TransformerMixin,
     residual the PCA leaves on training spectra beyond their noise. For training spectra
     it is computed out-of-fold. So noisier spectra than the training ones are not
     flagged for their noise alone (a plain RMS flagged 85-100 % of S/N < 30 disk stars of a
-    filter trained at S/N >= 30; this ratio none).
+    filter trained at S/N >= 30; this ratio none). ``pca_distance`` is the Euclidean
+    distance to the nearest (other) training spectrum over the first
+    ``n_signal_components_`` PCA coordinates, each divided by its training standard
+    deviation. Whitening lets a small excursion along a component of small spread (line
+    depths saturating in metal-rich giants) count as much as one along the dominant
+    Teff component; the trailing components are left out because their variance is
+    noise (a floor of equal variances): whitened, they would drown the signal.
     **Thresholds.** Each map recomputes the map threshold from its own training points,
     so the threshold follows the map's scale (t-SNE maps grow with the number of
     points). Under exchangeability (new spectra drawn like the training ones) a new
     spectrum's nearest-training distance is distributed like a training spectrum's
     leave-one-out distance, so about ``contamination`` of alike spectra are flagged. The
-    two "auto" scores share that budget (each divided by its own training quantile,
-    then both by the quantile of their maximum). ``score`` is the larger ratio of a
-    score to its threshold; a spectrum is outer when it exceeds 1.
+    "auto" scores share that budget (each divided by its own training quantile, then all
+    by the quantile of their maximum). ``score`` is the largest ratio of a score to its
+    threshold; a spectrum is outer when it exceeds 1.
     **Spectra of the training set**, met again in ``predict``, are recognised by their
     exact values and judged leave-one-out, so ``fit(X).predict(X)`` equals
     ``fit_predict(X)`` and finds the training set's own outliers.
@@ -228,7 +265,7 @@ class TSNESimilarityFilter(OneToOneFeatureMixin, OutlierMixin, TransformerMixin,
     ``predict`` and ``score_samples`` on the same X cost one map.
     **Blind spots.** Spectra that differ from the training set only in a few weak lines
     (extreme [Al/Fe]) or in subtle wing shapes (log g > 4.9 dwarfs) look like training
-    spectra to both scores: no shape-based filter sees them.
+    spectra to every score: the filter sees few of them (see the documentation's figures).
 
     Examples
     --------
@@ -251,6 +288,8 @@ class TSNESimilarityFilter(OneToOneFeatureMixin, OutlierMixin, TransformerMixin,
         "contamination": [Interval(Real, 0, 0.5, closed="right")],
         "map_threshold": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
         "residual_threshold": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither"), None],
+        "pca_threshold": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither"), None],
+        "n_signal_components": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left"), None],
         "training_subsample": [Interval(Integral, 2, None, closed="left"), None],
         "tsne_params": [dict, None],
@@ -266,17 +305,21 @@ class TSNESimilarityFilter(OneToOneFeatureMixin, OutlierMixin, TransformerMixin,
         contamination=0.01,
         map_threshold="auto",
         residual_threshold="auto",
+        pca_threshold="auto",
+        n_signal_components="auto",
         batch_size=None,
         training_subsample=None,
         tsne_params=None,
         random_state=None,
-        n_jobs=None,
+        n_jobs=-1,
     ):
         self.n_components = n_components
         self.perplexity = perplexity
         self.contamination = contamination
         self.map_threshold = map_threshold
         self.residual_threshold = residual_threshold
+        self.pca_threshold = pca_threshold
+        self.n_signal_components = n_signal_components
         self.batch_size = batch_size
         self.training_subsample = training_subsample
         self.tsne_params = tsne_params
@@ -347,12 +390,31 @@ class TSNESimilarityFilter(OneToOneFeatureMixin, OutlierMixin, TransformerMixin,
         rms_flux = np.sqrt(np.mean(self.pca_.mean_**2) + self.pca_.explained_variance_.sum() / p)
         # Spectra of < 5 pixels have no noise estimate: their residual is relative to the RMS flux.
         self._noise_floor = max(float(rms_flux) * (1.0 if p < 5 else _NOISE_FLOOR), np.finfo(np.float64).tiny)
-        self.training_coordinates_ = _scores.project(self.pca_, X_arr, self._noise_floor)[0]
+        self.training_coordinates_, _, training_noise = _scores.project(
+            self.pca_, X_arr, self._noise_floor, self.n_jobs
+        )
         self.training_residual_, self.misfit_ = None, None
         if use_residual:
-            rms, noise = _scores.out_of_fold_residuals(X_arr, self.n_components_, seed, self._noise_floor)
+            rms, noise = _scores.out_of_fold_residuals(X_arr, self.n_components_, seed, self._noise_floor, self.n_jobs)
             self.misfit_ = _scores.typical_misfit(rms, noise)
             self.training_residual_ = _scores.normalised_residual(rms, noise, self.misfit_)
+        self.n_signal_components_, self.training_pca_distance_ = None, None
+        use_pca = self.pca_threshold is not None
+        if use_pca:
+            k = (
+                _scores.signal_components(self.pca_.explained_variance_)
+                if self.n_signal_components == "auto"
+                else min(self.n_signal_components, self.n_components_)
+            )
+            self.n_signal_components_ = k
+            ev = self.pca_.explained_variance_
+            self._white = _scores.whiten(self.training_coordinates_, ev, k)
+            # RMS noise of the training spectra: the reference their spread already contains.
+            self._reference_noise = float(np.sqrt(np.mean(training_noise**2)))
+            self.training_pca_distance_ = _scores.noise_corrected(
+                _scores.nearest_training_distances(self._white, self._white[:0], self.n_jobs)[0],
+                _scores.excess_noise(training_noise, self._reference_noise, ev, k),
+            )
         self._training_keys = _scores.row_fingerprints(X_arr)
         if self.training_subsample is None or self.training_subsample >= n:
             self._map_rows = np.arange(n)
@@ -367,6 +429,8 @@ class TSNESimilarityFilter(OneToOneFeatureMixin, OutlierMixin, TransformerMixin,
             "residual_threshold": (
                 None if self.residual_threshold in ("auto", None) else float(self.residual_threshold)
             ),
+            "pca": use_pca,
+            "pca_threshold": None if self.pca_threshold in ("auto", None) else float(self.pca_threshold),
             "batch_size": self.batch_size,
             "tsne_params": dict(self.tsne_params or {}),
             "seed": seed,
@@ -377,6 +441,7 @@ class TSNESimilarityFilter(OneToOneFeatureMixin, OutlierMixin, TransformerMixin,
         self.training_embedding_ = self.training_map_.embedding
         self.map_threshold_ = float(self.training_map_.map_threshold[0])
         self.residual_threshold_ = float(self.training_map_.residual_threshold[0])
+        self.pca_threshold_ = float(self.training_map_.pca_threshold[0])
         return self
 
     # -- judging new spectra --------------------------------------------------------------
@@ -526,7 +591,7 @@ class TSNESimilarityFilter(OneToOneFeatureMixin, OutlierMixin, TransformerMixin,
         # of the input order, and batches are pseudo-random mixtures of the input.
         _, first, inverse = np.unique(keys[new_rows], return_index=True, return_inverse=True)
         distinct = new_rows[first]
-        new_coords, new_rms, new_noise = _scores.project(self.pca_, X[distinct], self._noise_floor)
+        new_coords, new_rms, new_noise = _scores.project(self.pca_, X[distinct], self._noise_floor, self.n_jobs)
         n_maps = max(1, -(-len(distinct) // settings["batch_size"])) if settings["batch_size"] else 1
         batches = np.array_split(np.arange(len(distinct)), n_maps)
 
@@ -534,8 +599,14 @@ class TSNESimilarityFilter(OneToOneFeatureMixin, OutlierMixin, TransformerMixin,
         train_scores = {}
         if settings["residual"]:
             train_scores["residual"] = self.training_residual_[rows]
-        absolute = {"map": settings["map_threshold"], "residual": settings["residual_threshold"]}
-        floors = {"map": _MAP_FLOOR, "residual": _RESIDUAL_FLOOR}
+        if settings["pca"]:
+            train_scores["pca"] = self.training_pca_distance_[rows]
+        absolute = {
+            "map": settings["map_threshold"],
+            "residual": settings["residual_threshold"],
+            "pca": settings["pca_threshold"],
+        }
+        floors = {"map": _MAP_FLOOR, "residual": _RESIDUAL_FLOOR, "pca": _MAP_FLOOR}
 
         u = len(distinct)
         d_emb, d_dist, d_batch = np.empty((u, 2)), np.empty(u), np.empty(u, dtype=int)
@@ -585,7 +656,24 @@ class TSNESimilarityFilter(OneToOneFeatureMixin, OutlierMixin, TransformerMixin,
             res_base, res_factor = per_row("residual", 0), per_row("residual", 1)
             residual_ratio = _scores.ratios(residual, res_base, res_factor)
             residual_threshold = res_base * res_factor
-        score = np.maximum(map_ratio, residual_ratio)
+        pca_distance = np.full(n, np.nan)
+        pca_threshold = np.full(n, np.nan)
+        pca_ratio = np.zeros(n)
+        if settings["pca"]:
+            k = self.n_signal_components_
+            # Any spectrum of the training set (in the map's subsample or not) is judged leave-one-out.
+            own = _scores.match_rows(self._training_keys, keys)
+            ev = self.pca_.explained_variance_
+            new_distance = _scores.noise_corrected(
+                _scores.nearest_distances(self._white, _scores.whiten(new_coords, ev, k), self.n_jobs),
+                _scores.excess_noise(new_noise, self._reference_noise, ev, k),
+            )
+            pca_distance[new_rows] = new_distance[new_at]
+            pca_distance[own >= 0] = self.training_pca_distance_[own[own >= 0]]
+            pca_base, pca_factor = per_row("pca", 0), per_row("pca", 1)
+            pca_ratio = _scores.ratios(pca_distance, pca_base, pca_factor)
+            pca_threshold = pca_base * pca_factor
+        score = np.maximum.reduce([map_ratio, residual_ratio, pca_ratio])
         result = SimilarityMap(
             embedding=embedding,
             batch=batch,
@@ -596,9 +684,12 @@ class TSNESimilarityFilter(OneToOneFeatureMixin, OutlierMixin, TransformerMixin,
             map_threshold=map_base * map_factor,
             residual=residual,
             residual_threshold=residual_threshold,
+            pca_distance=pca_distance,
+            pca_threshold=pca_threshold,
             score=score,
             map_outer=map_ratio > 1.0,
             residual_outer=residual_ratio > 1.0,
+            pca_outer=pca_ratio > 1.0,
         )
         for value in vars(result).values():
             value.flags.writeable = False  # the cached map is shared by later calls
