@@ -1,11 +1,19 @@
 """Prediction speed and peak memory of CNNLabelRegressor.
 
 Prints spectra/s per model for n spectra x p pixels (design target on 2 cores: >= 6 000/s and
-<= 3 GB for 35 000 x 8669), for the compiled ensemble function and, for reference, Keras'
+<= 3 GB for 35 000 x 8669), for the estimator's prediction path (on a CPU: blocked
+convolutions compiled with XLA, see skstellar/models/_predict.py) and, for reference, the
+generic path (the Keras models in one tf.function, chunks of 1024; the path before) and Keras'
 ``model.predict``. The weights are those of a one-epoch fit: speed does not depend on them.
 
     python benchmarks/bench_predict.py                       # 35 000 x 8669, 1 model
+    python benchmarks/bench_predict.py --generic             # also the generic path, same process
     python benchmarks/bench_predict.py --n 5000 --models 8   # an 8-member ensemble
+
+Measured on the 2-core development machine, under the shared lock (docs/models.rst):
+estimator path 3 125 spectra/s (2 020 per CPU-second), peak RSS 2.21 GB; generic path in the
+same process 1 519/s (1 527 per CPU-second). Before this path, the same script gave 2 336 to
+2 940/s on other days: figures move by up to 1.5x between runs on this shared machine.
 """
 
 import argparse

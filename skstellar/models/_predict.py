@@ -9,10 +9,11 @@ the same arithmetic that is faster there (docs/models.rst gives the figures): on
 convolutions of 1 to 8 channels, so each convolution runs on a *blocked* view of its input, B
 consecutive pixels side by side as B * c_in channels (a free reshape of the contiguous array),
 with a block-Toeplitz kernel of ceil((B + K - 2) / B) + 1 taps mapping them to B * c_out
-channels, the B output pixels of a block. Max pooling is then a reshape and a max, done
-before the bias and the LeakyReLU (both commute with it: the slope is positive), which halves
-their work; XLA fuses these element-wise steps. Other networks, and every network on a GPU,
-run the Keras model itself.
+channels, the B output pixels of a block. Those are ordered so that max pooling is an
+element-wise max of contiguous slices, done before the bias and the LeakyReLU (both commute
+with it: the slope is positive), which halves their work; XLA compiles the whole graph and
+fuses these element-wise steps. Other networks, and every network on a GPU, run the Keras
+models themselves.
 """
 
 import numpy as np
@@ -20,7 +21,7 @@ import numpy as np
 # Spectra per graph call on the CPU path, and pixels per block of each convolution (the last
 # value for any further ones), chosen with benchmarks/bench_predict.py.
 PREDICT_BATCH = 256
-CONV_BLOCKS = (8, 4, 2)
+CONV_BLOCKS = (8, 8, 4)
 
 
 def make_ensemble_function(models, n_features, recipe=None):
