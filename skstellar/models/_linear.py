@@ -77,6 +77,7 @@ def fit_ridge_skip(X, y, X_val, y_val):
         rows = masks[:, columns[0]]
         if rows.sum() < 2:
             continue  # too few stars to fit: the skip path stays zero for these labels
-        coef, intercept, chosen = _solve_group(X[rows], y[rows][:, columns], X_val, y_val[:, columns])
+        X_rows = X if rows.all() else X[rows]  # no copy of the spectra when no label is missing
+        coef, intercept, chosen = _solve_group(X_rows, y[rows][:, columns], X_val, y_val[:, columns])
         kernel[:, columns], bias[columns], alpha[columns] = coef, intercept, chosen
     return kernel.astype(np.float32), bias.astype(np.float32), alpha
