@@ -18,9 +18,11 @@ of every kind, and prints:
 Measured on 2 cores, 25 November 2026 (docs/filters.rst has the full figures)::
 
     python benchmarks/bench_filter.py      # 1500 training, 600 disk + 1400 edge test stars
-    # flagged: bad_norm, emission, hot, metal_poor 100 %; metal_rich 98.4 %; high_logg 52.9 %;
+    # flagged: bad_norm, emission, hot, metal_poor 100 %; metal_rich 98.4 %; high_logg 53.9 %;
     # extreme_al 10.5 %; in-box disk stars flagged 0.6 % at S/N >= 30 (0.7 % at all S/N);
-    # fit 20.6 s, joint map of 1500 + 2000 spectra 9.5 s; batched strategy agrees on 96.5 %.
+    # fit 7.3 s, joint map of 1500 + 2000 spectra 7.5 s; batched strategy agrees on 96.8 %.
+    python benchmarks/bench_filter.py --n-scale 35000
+    # + fit on 15 000 spectra 50.8 s; one joint map of 35 000 spectra 34.6 s (n_jobs=-1, 2 cores)
     python benchmarks/bench_filter.py --n-train 600 --n-disk 200 --n-edge 140   # small, ~1 min
 """
 
