@@ -3,7 +3,10 @@
 Draws a mock survey (skstellar.datasets.make_giraffe_survey), runs the GIRAFFE preprocessing
 chain (skstellar.preprocessing.giraffe_preprocessor, fitted on the training stars), trains
 the models and prints, per label, the bias and scatter (std of prediction - truth) on held-out
-stars with S/N >= 30, the mean ensemble std, and the thesis figures.
+stars with S/N >= 30, the mean ensemble std, and the thesis figures. For the CNN ensembles
+it also prints ``scat/std`` (the scatter over the mean ensemble std: near 1 when the std is an
+error estimate; the thesis' 37 K / 27 K is 1.4) and ``r(|e|,s)`` (the correlation over stars of
+|prediction - truth| with the ensemble std: above 0 when the std tells worse stars apart).
 
     python benchmarks/bench_accuracy.py                              # 6000 train, default, thesis, baselines
     python benchmarks/bench_accuracy.py --n-train 1500 --n-test 500 --n-models 2 --n-keep 2 \\
@@ -63,6 +66,11 @@ def report(name, y_true, y_pred, y_std, seconds):
     print(f"{name:<10} {' '.join(cells)}   ({seconds:.0f} s)")
     if y_std is not None:
         print(f"{'  ens std':<10} " + " ".join(f"{'':8} {s:7.3f}" for s in y_std.mean(axis=0)))
+        # Is the std an error estimate? Its size against the scatter, and whether it ranks the stars.
+        ratio = diff.std(axis=0) / np.maximum(y_std.mean(axis=0), np.finfo(float).tiny)
+        corr = [np.corrcoef(np.abs(d), s)[0, 1] if s.std() > 0 else np.nan for d, s in zip(diff.T, y_std.T)]
+        print(f"{'  scat/std':<10} " + " ".join(f"{'':8} {r:7.2f}" for r in ratio))
+        print(f"{'  r(|e|,s)':<10} " + " ".join(f"{'':8} {c:7.2f}" for c in corr))
 
 
 def main():

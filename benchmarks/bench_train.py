@@ -1,9 +1,14 @@
-"""Training speed of CNNLabelRegressor: seconds per epoch and the wall time of an ensemble.
+"""Training speed of CNNLabelRegressor: seconds per epoch, the ridge solve, peak memory.
 
-Seconds per epoch come from fits of 1 and 1 + E epochs (the difference excludes tracing and
-set-up). The ensemble run trains ``--n-models`` members with early stopping and prints the
-wall time, epochs per member and validation losses. Spectra are from the mock survey when
-``--survey`` is given (slow to draw), otherwise synthetic line spectra of the same width.
+Seconds per epoch are the wall times Keras' epochs took inside one fit (``history_[0]
+["epoch_seconds"]``, validation included); the first epoch, which also traces the training
+step, is reported apart. The ridge solve of the default's linear skip path is timed apart
+(``fit_ridge_skip`` on the same split, before TensorFlow is loaded), on all training stars
+(one member) and on a bootstrap resample (a member of an ensemble), with the peak RSS it
+reached. The 10-member wall time printed after that is an *estimate*: the measured epoch time
+times ``--assume-epochs`` per member, plus a bootstrap ridge solve per member. ``--ensemble``
+trains a real ensemble instead. Spectra are synthetic line spectra of the width of the
+preprocessed GIRAFFE grid.
 
     python benchmarks/bench_train.py                                  # 8 800 x 8669, default recipe
     python benchmarks/bench_train.py --n 2000 --epochs 2 --preset thesis
@@ -11,6 +16,7 @@ wall time, epochs per member and validation losses. Spectra are from the mock su
 """
 
 import argparse
+import math
 import os
 import resource
 import time
@@ -19,7 +25,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from skstellar.models import CNNLabelRegressor  # noqa: E402
+from skstellar.models import PRESETS, CNNLabelRegressor  # noqa: E402
+from skstellar.models._linear import bootstrap_counts, fit_ridge_skip  # noqa: E402
 
 
 def synthetic(n, p, rng):
@@ -35,13 +42,35 @@ def synthetic(n, p, rng):
     return flux.astype(np.float32), labels
 
 
+def peak_rss_gb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+
+
+def time_ridge(X, y, validation_fraction=0.4):
+    """The ridge solve of the estimator's default split, on all training stars and on a resample."""
+    n_val = math.ceil(validation_fraction * len(X))
+    order = np.random.RandomState(0).permutation(len(X))
+    train, val = order[n_val:], order[:n_val]
+    X_train, X_val = 1 - X[train], 1 - X[val]  # input_scaling="center"
+    mean, std = y[train].mean(axis=0), y[train].std(axis=0)
+    y_train, y_val = (y[train] - mean) / std, (y[val] - mean) / std
+    out = {}
+    for name, weight in (("all", None), ("bootstrap", bootstrap_counts(len(train), 0))):
+        t = time.perf_counter()
+        fit_ridge_skip(X_train, y_train, X_val, y_val, sample_weight=weight)
+        out[name] = time.perf_counter() - t
+    return out, len(train), n_val
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=8800)
     parser.add_argument("--pixels", type=int, default=8669)
-    parser.add_argument("--epochs", type=int, default=3, help="timed epochs for s/epoch")
+    parser.add_argument("--epochs", type=int, default=3, help="timed epochs after the first")
     parser.add_argument("--preset", default="default")
     parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--assume-epochs", type=int, default=70,
+                        help="epochs per member with early stopping, for the ensemble estimate")
     parser.add_argument("--ensemble", action="store_true", help="also train a full ensemble")
     parser.add_argument("--n-models", type=int, default=10)
     parser.add_argument("--n-keep", type=int, default=8)
@@ -49,18 +78,25 @@ def main():
     args = parser.parse_args()
 
     X, y = synthetic(args.n, args.pixels, np.random.default_rng(0))
-    common = dict(preset=args.preset, batch_size=args.batch_size, random_state=0, n_models=1, n_keep=1)
-    times = {}
-    for epochs in (1, 1 + args.epochs):
-        t = time.perf_counter()
-        est = CNNLabelRegressor(max_epochs=epochs, patience=1000, **common).fit(X, y)
-        times[epochs] = time.perf_counter() - t
-    per_epoch = (times[1 + args.epochs] - times[1]) / args.epochs
-    n_train = len(X) - int(np.ceil(0.4 * len(X)))
-    print(f"{args.n} x {args.pixels} ({n_train} train / {len(X) - n_train} val), preset {args.preset!r}, "
-          f"batch {est.recipe_['batch_size']}: {per_epoch:.2f} s/epoch (first epoch incl. set-up {times[1]:.1f} s), "
-          f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6:.2f} GB, "
-          f"val loss after {1 + args.epochs} epochs {est.val_losses_[0]:.4f}")
+    print(f"{args.n} x {args.pixels} float32 spectra: peak RSS {peak_rss_gb():.2f} GB")
+    ridge = None
+    if PRESETS[args.preset]["linear_skip"] == "ridge":
+        ridge, n_train, n_val = time_ridge(X, y)
+        print(f"ridge solve ({n_train} train / {n_val} val): all stars {ridge['all']:.1f} s, bootstrap resample "
+              f"{ridge['bootstrap']:.1f} s; peak RSS so far (data + ridge, no TensorFlow) {peak_rss_gb():.2f} GB")
+
+    t = time.perf_counter()
+    est = CNNLabelRegressor(max_epochs=1 + args.epochs, patience=1000, preset=args.preset,
+                            batch_size=args.batch_size, random_state=0, n_models=1, n_keep=1).fit(X, y)
+    wall = time.perf_counter() - t
+    seconds = est.history_[0]["epoch_seconds"]
+    per_epoch = seconds[1:].mean()
+    print(f"preset {args.preset!r}, batch {est.recipe_['batch_size']}: {per_epoch:.2f} s/epoch "
+          f"(epochs {np.round(seconds, 2).tolist()}; the first traces the step), fit of {1 + args.epochs} epochs "
+          f"{wall:.1f} s wall, peak RSS {peak_rss_gb():.2f} GB, val loss {est.val_losses_[0]:.4f}")
+    member = args.assume_epochs * per_epoch + (seconds[0] - per_epoch) + (ridge["bootstrap"] if ridge else 0)
+    print(f"ESTIMATE (not measured): a {args.n_models}-member ensemble at {args.assume_epochs} epochs per member "
+          f"~ {args.n_models * member / 60:.0f} min on this machine ({member / 60:.1f} min per member)")
     if args.ensemble:
         t = time.perf_counter()
         est = CNNLabelRegressor(n_models=args.n_models, n_keep=args.n_keep, max_epochs=args.max_epochs,

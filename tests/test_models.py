@@ -340,3 +340,44 @@ def test_linear_skip_ridge_starts_from_ridge_and_learns_the_residual(data, all_d
     assert trained.score(X_test, y_test) > 0.95
     assert build_table2(8669, 5, linear_skip=True).count_params() == 560_599 + 8670 * 5
     assert CNNLabelRegressor(preset="thesis")._resolve_recipe()["linear_skip"] == "none"
+
+
+def test_weighted_ridge_skip_is_the_ridge_of_the_resample(rng):
+    from sklearn.linear_model import Ridge
+
+    from skstellar.models._linear import bootstrap_counts, fit_ridge_skip
+
+    X = rng.normal(size=(50, 80)).astype(np.float32)
+    y = X[:, :3] @ rng.normal(size=(3, 2)) + 0.1 * rng.normal(size=(50, 2))
+    X_val = rng.normal(size=(30, 80)).astype(np.float32)
+    y_val = X_val[:, :3] @ np.ones((3, 2))
+    counts = bootstrap_counts(50, 7)
+    assert counts.sum() == 50 and (counts == 0).any() and (counts > 1).any()
+    np.testing.assert_array_equal(counts, bootstrap_counts(50, 7))
+    kernel, bias, alpha = fit_ridge_skip(X, y, X_val, y_val, sample_weight=counts)
+    rows = np.repeat(np.arange(50), counts)
+    for j in range(2):
+        ref = Ridge(alpha=alpha[j]).fit(X[rows].astype(np.float64), y[rows, j])
+        np.testing.assert_allclose(kernel[:, j], ref.coef_, rtol=1e-4, atol=1e-5)
+        assert bias[j] == pytest.approx(ref.intercept_, abs=1e-4)
+    assert not np.allclose(kernel, fit_ridge_skip(X, y, X_val, y_val)[0])
+
+
+def test_bagged_members_differ_and_their_std_grows_off_the_training_set(data, all_data, fitted):
+    X, y = data
+    X_test, y_test = all_data[0][100:], all_data[1][100:]
+    kernels = [m.get_layer("linear_skip").get_weights()[0] for m in fitted.members_]
+    assert not np.allclose(kernels[0], kernels[1], rtol=1e-2, atol=1e-3)
+    assert fitted.ridge_alpha_.shape == (3, 2)
+    mean, std_in = fitted.predict(X_test, return_std=True)
+    # lines three times as deep as in any training spectrum: an extrapolation the members disagree on
+    _, std_out = fitted.predict(1 - 3 * (1 - X_test), return_std=True)
+    # not ~0: a tenth of the error here (the unbagged ensemble: 0.015-0.06 of it)
+    assert (std_in.mean(axis=0) > 0.05 * np.sqrt(np.mean((mean - y_test) ** 2, axis=0))).all()
+    assert (std_out.mean(axis=0) > 2 * std_in.mean(axis=0)).all()
+    # members that are only their ridge part (no learning): identical without bagging
+    frozen = dict(**TINY, max_epochs=1, learning_rate=1e-12, n_models=3, n_keep=3, random_state=0)
+    _, std_same = CNNLabelRegressor(**frozen, bootstrap=False).fit(X, y).predict(X_test, return_std=True)
+    _, std_bag = CNNLabelRegressor(**frozen).fit(X, y).predict(X_test, return_std=True)
+    assert (std_same.mean(axis=0) < 1e-3 * std_bag.mean(axis=0)).all()
+    assert CNNLabelRegressor(preset="thesis")._resolve_recipe()["bootstrap"] is False

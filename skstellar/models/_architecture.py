@@ -28,6 +28,7 @@ PRESETS = {
         "input_scaling": "none",
         "lr_schedule": "constant",
         "linear_skip": "none",
+        "bootstrap": False,
     },
     "default": {
         "filters": (8, 6, 4),
@@ -44,6 +45,7 @@ PRESETS = {
         "input_scaling": "center",
         "lr_schedule": "plateau",
         "linear_skip": "ridge",
+        "bootstrap": True,
     },
 }
 

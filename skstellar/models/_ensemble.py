@@ -10,11 +10,11 @@ from sklearn.utils import check_array, check_consistent_length, check_random_sta
 
 from ..utils._sklearn import Interval, StrOptions, _fit_context, check_is_fitted, validate_data
 from ._architecture import ARCHITECTURE_KEYS, PRESETS, build_table2, conv_output_length
-from ._linear import fit_ridge_skip
 from ._predict import PREDICT_BATCH, make_ensemble_function, predict_chunked
 from ._training import fit_member, model_from_bytes
 
-_RECIPE_KEYS = (*ARCHITECTURE_KEYS, "optimizer", "learning_rate", "batch_size", "input_scaling", "lr_schedule")
+_RECIPE_KEYS = (*ARCHITECTURE_KEYS, "optimizer", "learning_rate", "batch_size", "input_scaling", "lr_schedule",
+                "bootstrap")
 
 
 def _positive_ints(name, value):
@@ -35,8 +35,9 @@ class CNNLabelRegressor(RegressorMixin, BaseEstimator):
     """Stellar labels from spectra with an ensemble of 1-D convolutional networks.
 
     Each member is the network of Ambrosch et al. (2023, Table 2) -- or a variant, or a
-    network of the user's ``builder`` -- trained with its own seed on standardised labels,
-    with early stopping on a validation set. The ``n_keep`` members with the lowest
+    network of the user's ``builder`` -- trained with its own seed (and, by default, on its
+    own bootstrap resample of the training stars) on standardised labels, with early stopping
+    on a validation set shared by all. The ``n_keep`` members with the lowest
     validation loss form the ensemble: :meth:`predict` returns their mean and, on request,
     their standard deviation, in the physical units of ``y``.
 
@@ -72,6 +73,11 @@ class CNNLabelRegressor(RegressorMixin, BaseEstimator):
         on the pixels (penalty per label chosen on the validation set), frozen, with the network's
         last layer starting at zero, so that a member starts as the ridge model and the CNN learns
         its residual. Ignored with a user ``builder``.
+    bootstrap : bool, default=None
+        Bagging: each member trains (its ridge part and its network) on its own bootstrap
+        resample of the training stars, drawn from its seed, so that the spread of the members
+        estimates the error of their mean (``return_std``). The validation set stays the same
+        for all. Only with ``n_models > 1``. Default preset True, thesis False.
     builder : callable, default=None
         ``builder(n_features, n_outputs) -> keras.Model``, a user network taking a float32
         ``(batch, n_features)`` input and returning ``(batch, n_outputs)``. When given, the
@@ -125,14 +131,16 @@ class CNNLabelRegressor(RegressorMixin, BaseEstimator):
     kept_ : ndarray of shape (n_keep,)
         Indices (into ``val_losses_`` and ``history_``) of the kept members.
     history_ : list of dict
-        Per member trained, Keras' per-epoch history (``"loss"``, ``"val_loss"``) as arrays.
+        Per member trained, Keras' per-epoch history (``"loss"``, ``"val_loss"``, with the plateau
+        schedule ``"learning_rate"``) as arrays, and ``"epoch_seconds"``, the wall time of each
+        epoch (validation included; the first also traces the training step).
     recipe_ : dict
         The architecture and training settings used (preset and explicit parameters merged).
     label_names_ : ndarray of str of shape (n_labels,)
         Names of the labels.
-    ridge_alpha_ : ndarray of shape (n_labels,)
-        Ridge penalty chosen for each label (only with ``linear_skip="ridge"``), in the units
-        of the scaled pixels.
+    ridge_alpha_ : ndarray of shape (n_models, n_labels)
+        Ridge penalty chosen for each member trained and label (only with
+        ``linear_skip="ridge"``), in the units of the scaled pixels.
     label_mean_, label_scale_ : ndarray of shape (n_labels,)
         Mean and standard deviation of each label over the stars that have it.
     n_features_in_ : int
@@ -187,6 +195,7 @@ class CNNLabelRegressor(RegressorMixin, BaseEstimator):
         "batch_size": [Interval(Integral, 1, None, closed="left"), None],
         "input_scaling": [StrOptions({"none", "center", "standardize"}), None],
         "lr_schedule": [StrOptions({"constant", "plateau"}), None],
+        "bootstrap": ["boolean", None],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "patience": [Interval(Integral, 0, None, closed="left")],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
@@ -217,6 +226,7 @@ class CNNLabelRegressor(RegressorMixin, BaseEstimator):
         batch_size=None,
         input_scaling=None,
         lr_schedule=None,
+        bootstrap=None,
         max_epochs=300,
         patience=30,
         validation_fraction=0.4,
@@ -243,6 +253,7 @@ class CNNLabelRegressor(RegressorMixin, BaseEstimator):
         self.batch_size = batch_size
         self.input_scaling = input_scaling
         self.lr_schedule = lr_schedule
+        self.bootstrap = bootstrap
         self.max_epochs = max_epochs
         self.patience = patience
         self.validation_fraction = validation_fraction
@@ -380,19 +391,16 @@ class CNNLabelRegressor(RegressorMixin, BaseEstimator):
         seeds = rng.randint(0, 2**31 - 1, size=self.n_models)
         builder = self.builder if self.builder is not None else build_table2
         builder_kwargs = {} if self.builder is not None else {k: recipe[k] for k in ARCHITECTURE_KEYS}
-        linear_weights = None
-        self.__dict__.pop("ridge_alpha_", None)  # from an earlier fit with another recipe
+        ridge_skip = self.builder is None and recipe["linear_skip"] == "ridge"
         if self.builder is None:
             builder_kwargs["linear_skip"] = recipe["linear_skip"] != "none"
-            if recipe["linear_skip"] == "ridge":
-                kernel, bias, self.ridge_alpha_ = fit_ridge_skip(X_train, y_train, X_val, y_val)
-                linear_weights = (kernel, bias)
         jobs = (
             delayed(fit_member)(
                 X_train, y_train, X_val, y_val, seed=seed, builder=builder, builder_kwargs=builder_kwargs,
                 optimizer=recipe["optimizer"], learning_rate=recipe["learning_rate"],
                 batch_size=recipe["batch_size"], max_epochs=self.max_epochs, patience=self.patience,
-                verbose=self.verbose, lr_schedule=recipe["lr_schedule"], linear_weights=linear_weights,
+                verbose=self.verbose, lr_schedule=recipe["lr_schedule"], ridge_skip=ridge_skip,
+                bootstrap=bool(recipe["bootstrap"]) and self.n_models > 1,
             )
             for seed in seeds
         )
@@ -404,8 +412,11 @@ class CNNLabelRegressor(RegressorMixin, BaseEstimator):
         results = list(results)
 
         self.recipe_ = recipe
-        self.val_losses_ = np.array([loss for _, loss, _ in results])
-        self.history_ = [history for _, _, history in results]
+        self.val_losses_ = np.array([loss for _, loss, _, _ in results])
+        self.history_ = [history for _, _, history, _ in results]
+        self.__dict__.pop("ridge_alpha_", None)  # from an earlier fit with another recipe
+        if ridge_skip:
+            self.ridge_alpha_ = np.array([alpha for _, _, _, alpha in results])
         self.kept_ = np.argsort(self.val_losses_, kind="stable")[: self.n_keep]
         self._member_bytes = [results[i][0] for i in self.kept_]
         self._load_members()

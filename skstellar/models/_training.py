@@ -6,8 +6,11 @@ picklable values (numpy arrays, dicts, bytes), and import Keras on their own.
 
 import os
 import tempfile
+import time
 
 import numpy as np
+
+from ._linear import bootstrap_counts, fit_ridge_skip
 
 EAGER_MAX_STEPS = 32
 
@@ -48,24 +51,54 @@ def model_from_bytes(data):
         return keras.saving.load_model(path, compile=False)
 
 
+def _epoch_timer(keras):
+    """A callback that adds each epoch's wall time (training and validation) to the history.
+
+    Keras' History callback runs after the user's callbacks and records what they put in
+    ``logs``, as it records ReduceLROnPlateau's ``learning_rate``.
+    """
+
+    class EpochTimer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self._start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            if logs is not None:
+                logs["epoch_seconds"] = time.perf_counter() - self._start
+
+    return EpochTimer()
+
+
 def fit_member(
     X_train, y_train, X_val, y_val, *, seed, builder, builder_kwargs, optimizer, learning_rate, batch_size,
-    max_epochs, patience, verbose, lr_schedule="constant", linear_weights=None,
+    max_epochs, patience, verbose, lr_schedule="constant", ridge_skip=False, bootstrap=False,
 ):
-    """Train one network; return ``(keras_bytes, best_val_loss, history)``.
+    """Train one network; return ``(keras_bytes, best_val_loss, history, ridge_alpha)``.
 
     Early stopping on the validation loss with the best weights restored. ``seed`` fixes the
-    initial weights, the dropout masks and the batch order. ``linear_weights`` (kernel, bias)
-    freezes the model's ``linear_skip`` layer at those values and starts its ``deep`` output
-    layer at zero: the member starts as that linear model and learns the residual.
+    initial weights, the dropout masks, the batch order and, with ``bootstrap``, the resample of
+    the training stars the member trains on (the validation set is unchanged). ``ridge_skip``
+    fits ridge regression on those stars (:func:`fit_ridge_skip`), freezes the model's
+    ``linear_skip`` layer at it and starts its ``deep`` output layer at zero: the member starts
+    as that linear model and learns the residual. ``ridge_alpha`` is the penalty per label
+    (None without ``ridge_skip``).
     """
+    counts = bootstrap_counts(len(X_train), seed) if bootstrap else None
+    ridge_alpha = None
+    if ridge_skip:
+        kernel, bias, ridge_alpha = fit_ridge_skip(X_train, y_train, X_val, y_val, sample_weight=counts)
+    if bootstrap:
+        # Repeats as rows (not sample weights): an epoch keeps its number of steps.
+        rows = np.repeat(np.arange(len(X_train)), counts)
+        X_train, y_train = X_train[rows], y_train[rows]
+
     import keras
 
     keras.utils.set_random_seed(int(seed))
     model = builder(X_train.shape[1], y_train.shape[1], **builder_kwargs)
-    if linear_weights is not None:
+    if ridge_skip:
         skip = model.get_layer("linear_skip")
-        skip.set_weights(list(linear_weights))
+        skip.set_weights([kernel, bias])
         skip.trainable = False
         deep = model.get_layer("deep")
         deep.set_weights([np.zeros_like(w) for w in deep.get_weights()])
@@ -74,7 +107,8 @@ def fit_member(
     n_steps = max_epochs * -(-len(X_train) // batch_size)
     model.compile(optimizer=make_optimizer(optimizer, learning_rate), loss=_masked_mse,
                   run_eagerly=n_steps <= EAGER_MAX_STEPS)
-    callbacks = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)]
+    callbacks = [_epoch_timer(keras),
+                 keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)]
     if lr_schedule == "plateau":
         # Halve the step when the validation loss stalls for a third of the early-stopping patience,
         # so that a member settles into its minimum before it is stopped.
@@ -92,4 +126,4 @@ def fit_member(
         bare.set_weights(model.get_weights())
     except Exception:  # a user's subclassed model may not clone; keep it whole
         bare = model
-    return model_to_bytes(bare), best, history
+    return model_to_bytes(bare), best, history, ridge_alpha
