@@ -149,6 +149,19 @@ def test_cleaner_errors_of_replaced_pixels_become_the_robust_scatter(rng):
     np.testing.assert_array_equal(np.delete(out.error("HR10")[0], 5), np.float32(0.02))
 
 
+def test_cleaner_without_errors_output_gives_the_same_flux(rng):
+    flux = rng.normal(1.0, 0.01, (3, 500))
+    flux[0, 7] = 2.0
+    err = np.full_like(flux, 0.01)
+    err[1, 60] = np.inf  # still marks its pixel unusable without an error output
+    s = SpectralSet.from_arrays({"HR10": (np.arange(500.0), flux, err)})
+    kept = SpectrumCleaner().fit_transform(s)
+    dropped = SpectrumCleaner(errors=False).fit_transform(s)
+    assert dropped.error("HR10") is None and kept.error("HR10") is not None
+    np.testing.assert_array_equal(dropped.flux("HR10"), kept.flux("HR10"))
+    assert dropped.meta["n_cleaned_HR10"].tolist() == [1, 1, 0]
+
+
 def test_cleaner_replaces_pixels_without_information(rng):
     # readers give pixels of inverse variance 0 an infinite error and negative ones NaN
     flux = rng.normal(1.0, 0.01, (2, 500))

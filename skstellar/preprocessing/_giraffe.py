@@ -32,10 +32,11 @@ def giraffe_preprocessor(*, sigma=5.0, rv="rv", uncovered="raise", errors=False)
     uncovered : {"raise", "continuum"}, default="raise"
         What the :class:`Rebinner` does with spectra not covering the grid.
     errors : bool, default=False
-        Whether the :class:`Rebinner` propagates flux errors. The stitched output
-        never carries them, so the default skips that work (about 40 % of the
-        rebinner's); set True to use the rebinned SpectralSet (``pipe[:-1]``) with
-        its errors. The output of the whole chain is the same either way.
+        Whether the :class:`SpectrumCleaner` and the :class:`Rebinner` carry flux
+        errors along. The stitched output never carries them, so the default skips that
+        work (a third of the cleaner's, 40 % of the rebinner's); set True to use the
+        rebinned SpectralSet (``pipe[:-1]``) with its errors. The output of the whole
+        chain is the same either way.
 
     Returns
     -------
@@ -57,7 +58,7 @@ def giraffe_preprocessor(*, sigma=5.0, rv="rv", uncovered="raise", errors=False)
     """
     return Pipeline(
         [
-            ("clean", SpectrumCleaner(sigma=sigma)),
+            ("clean", SpectrumCleaner(sigma=sigma, errors=errors)),
             ("rv", RadialVelocityCorrector(rv=rv)),
             (
                 "rebin",

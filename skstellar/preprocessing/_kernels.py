@@ -124,13 +124,15 @@ def clean_rows(flux, error, stride, sigma, mad_to_sigma, mean_ad_to_sigma, out, 
     none): the median ``m`` and ``s = mad_to_sigma * MAD``, or, if the MAD is 0,
     ``mean_ad_to_sigma`` times the mean absolute deviation of all usable pixels (inf
     if that is 0 too: a constant spectrum has no spikes). Unusable pixels and those
-    above ``m + sigma * s`` get ``m`` (their error: ``s``); ``counts`` gets their number,
+    above ``m + sigma * s`` get ``m`` (their error, if ``err_out`` has rows: ``s``);
+    ``counts`` gets their number,
     ``empty`` whether the row had no usable pixel (its output is left to the caller).
     The median and the deviations are taken in float32 like the flux, the statistics
     accumulated in float64.
     """
     p = flux.shape[1]
     has_error = error.shape[0] > 0
+    write_error = err_out.shape[0] > 0
     buf = np.empty(p, dtype=np.float32)
     work = np.empty(p, dtype=np.float32)
     zeros = np.zeros(p, dtype=np.float32)
@@ -176,7 +178,7 @@ def clean_rows(flux, error, stride, sigma, mad_to_sigma, mean_ad_to_sigma, out, 
             bad = not (f[q] <= limit and _usable(f[q], e[q]))
             o[q] = med if bad else f[q]
             n_bad += bad
-        if has_error:
+        if write_error:
             eo = err_out[i]
             for q in range(p):
                 bad = not (f[q] <= limit and _usable(f[q], e[q]))
