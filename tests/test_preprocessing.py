@@ -511,10 +511,15 @@ def test_rebinner_regular_grid_kernel_equals_the_pixel_walk(rv, rng):
     new = pixel_edges(8476.0 + 0.1 * np.arange(350))
     walk, fast = np.empty((n, 350), np.float32), np.empty((n, 350), np.float32)
     none = np.empty((0, 0), np.float32)
-    rebin_rows(edges[None], scale, flux, none, new, 1e-6, walk, none, 0, n)
-    rebin_rows_regular(edges[0], 0.05, scale, flux, new, fast, 0, n)
-    assert np.isfinite(fast).all()
+    flags = np.zeros((2, n), dtype=bool)
+    rebin_rows(edges[None], scale, flux, none, new, 1e-6, walk, none, flags[0], 0, n)
+    rebin_rows_regular(edges[0], 0.05, scale, flux, new, fast, flags[1], 0, n)
+    assert np.isfinite(fast).all() and not flags.any()
     np.testing.assert_allclose(fast, walk, rtol=2e-7)
+    flux[2, 300] = np.nan  # inside the bins: both kernels flag the row
+    rebin_rows(edges[None], scale, flux, none, new, 1e-6, walk, none, flags[0], 0, n)
+    rebin_rows_regular(edges[0], 0.05, scale, flux, new, fast, flags[1], 0, n)
+    assert flags[:, 2].all() and flags.sum() == 2
 
 
 def test_rebinner_wide_bins_are_block_means(rng):

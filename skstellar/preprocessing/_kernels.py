@@ -187,7 +187,8 @@ def clean_rows(flux, error, stride, sigma, mad_to_sigma, mean_ad_to_sigma, out, 
 
 
 @njit(nogil=True, cache=True)
-def rebin_rows(edges, scale, flux, error, new_edges, tiny, out, err_out, start, stop):
+def rebin_rows(edges, scale, flux, error, new_edges, tiny, out, err_out, nonfinite, start,
+               stop):
     """Flux-conserving rebinning of rows ``start:stop`` onto the bins ``new_edges``.
 
     ``edges`` (1, p + 1) are the pixel edges shared by every row, or (n, p + 1) one row
@@ -198,7 +199,9 @@ def rebin_rows(edges, scale, flux, error, new_edges, tiny, out, err_out, start, 
     bin's error inf. Only overlapping pixels are read, so a NaN elsewhere cannot leak
     into a bin. Parts of bins outside the pixels contribute nothing: the caller pads
     or refuses such bins. Works in the star's observed frame (bin edges divided by its
-    scale), where the ratio of overlap to width is the same.
+    scale), where the ratio of overlap to width is the same. ``nonfinite[i]`` is set
+    for rows with a NaN or inf output bin (checked here, where the values are in
+    registers, rather than by a pass over the output).
     """
     p = flux.shape[1]
     m = new_edges.size - 1
@@ -241,7 +244,10 @@ def rebin_rows(edges, scale, flux, error, new_edges, tiny, out, err_out, start, 
                     var = _add_variance(var, error[i, j], seg, tiny * (e[j + 1] - e[j]))
                 x = hi
             width = hi - lo
-            out[i, k] = acc / width
+            value = acc / width
+            out[i, k] = value
+            if not math.isfinite(value):
+                nonfinite[i] = True
             if has_error:
                 err_out[i, k] = math.sqrt(var) / width
             lo = hi
@@ -258,7 +264,7 @@ def _add_variance(var, s, seg, tiny):
 
 
 @njit(nogil=True, cache=True)
-def rebin_rows_regular(origin, step, scale, flux, new_edges, out, start, stop):
+def rebin_rows_regular(origin, step, scale, flux, new_edges, out, nonfinite, start, stop):
     """:func:`rebin_rows` for the common case, flux only on a shared regular grid
     (pixel ``j`` spans ``origin + step * [j, j + 1]``, times the star's ``scale``).
 
@@ -268,6 +274,7 @@ def rebin_rows_regular(origin, step, scale, flux, new_edges, out, start, stop):
     edges, with ``C`` the running sum of the pixels the bins cover (float64): no
     data-dependent branch. Positions are clipped to the pixels, so parts of bins outside
     them hold nothing, as in the walk; pixels outside the bins are never read.
+    ``nonfinite`` as in :func:`rebin_rows`.
     """
     p = flux.shape[1]
     m = new_edges.size - 1
@@ -299,12 +306,16 @@ def rebin_rows_regular(origin, step, scale, flux, new_edges, out, start, stop):
         if j == j_last:
             cum[j + 1] = total + float(f[j])
         at_lo = _integral(cum, f, u_first, p)
+        bad = False
         for k in range(m):
             u_hi = new_edges[k + 1] * inv - shift
             at_hi = _integral(cum, f, min(max(u_hi, 0.0), float(p)), p)
             # the mean density over the bin: integral (pixel units) / width (pixel units)
-            out[i, k] = (at_hi - at_lo) * inv_width[k] * pixel
+            value = (at_hi - at_lo) * inv_width[k] * pixel
+            out[i, k] = value
+            bad |= not math.isfinite(value)
             at_lo = at_hi
+        nonfinite[i] = bad
 
 
 @njit(nogil=True, cache=True, inline="always")

@@ -181,7 +181,7 @@ class Rebinner(TransformerMixin, BaseEstimator):
             centres = self.grids_[setup]
             edges = pixel_edges(centres)
             n_low, n_high = self._uncovered_bins(S, setup, edges)
-            flux, error = _rebin(data, edges, errors=self.errors)
+            flux, error, nonfinite = _rebin(data, edges, errors=self.errors)
             if self.uncovered == "continuum":
                 padded = np.minimum(n_low + n_high, centres.size)
                 rows = np.flatnonzero(padded)
@@ -192,7 +192,10 @@ class Rebinner(TransformerMixin, BaseEstimator):
                     if error is not None:
                         error[rows] = np.where(pad, np.float32(1.0), error[rows])
                 meta[f"n_padded_{setup}"] = padded
-            bad = ~np.isfinite(flux).all(axis=1)
+            # the kernels flagged rows with a non-finite bin; padding may have covered it
+            bad = np.zeros(len(flux), dtype=bool)
+            rows = np.flatnonzero(nonfinite)
+            bad[rows] = ~np.isfinite(flux[rows]).all(axis=1)
             if bad.any():
                 i = int(np.flatnonzero(bad)[0])
                 raise ValueError(
@@ -317,6 +320,8 @@ def _rebin(data, new_edges, n_threads=None, errors=True):
     Returns
     -------
     flux, error : ndarray of shape (n, m) float32 (error None if not given)
+    nonfinite : ndarray of shape (n,), bool
+        Rows with a NaN or inf flux bin.
     """
     from ._kernels import rebin_rows  # numba: loaded on first use, not on import
 
@@ -325,6 +330,7 @@ def _rebin(data, new_edges, n_threads=None, errors=True):
     n, p = flux.shape
     m = new_edges.size - 1
     out = np.empty((n, m), dtype=np.float32)
+    nonfinite = np.zeros(n, dtype=bool)
     no_rows = np.empty((0, 0), dtype=np.float32)
     err_out = None if error is None else np.empty((n, m), dtype=np.float32)
     scale = np.empty(0) if data.scale is None else np.asarray(data.scale, dtype=np.float64)
@@ -339,10 +345,10 @@ def _rebin(data, new_edges, n_threads=None, errors=True):
 
         def chunk(rows):
             rebin_rows_regular(origin, step, scale[rows] if scale.size else scale, flux[rows],
-                               new_edges, out[rows], 0, rows.stop - rows.start)
+                               new_edges, out[rows], nonfinite[rows], 0, rows.stop - rows.start)
 
         for_each_chunk(chunk, row_chunks(n, p), n_threads)
-        return out, err_out
+        return out, err_out, nonfinite
 
     def chunk(rows):
         # per-star edges are built chunk by chunk: (n, p + 1) float64 at once would
@@ -350,10 +356,11 @@ def _rebin(data, new_edges, n_threads=None, errors=True):
         edges = shared if shared is not None else pixel_edges(data.grid[rows])
         rebin_rows(edges, scale[rows] if scale.size else scale, flux[rows],
                    no_rows if error is None else error[rows], new_edges, _TINY, out[rows],
-                   no_rows if err_out is None else err_out[rows], 0, rows.stop - rows.start)
+                   no_rows if err_out is None else err_out[rows], nonfinite[rows], 0,
+                   rows.stop - rows.start)
 
     for_each_chunk(chunk, row_chunks(n, p), n_threads)
-    return out, err_out
+    return out, err_out, nonfinite
 
 
 # Overlaps below this fraction of a pixel are rounding at a shared edge, not overlaps.

@@ -5,7 +5,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from ..spectra import SpectralSet
 from ..utils._sklearn import _fit_context, check_is_fitted
-from ._grid import wavelength_names
+from ._grid import for_each_chunk, row_chunks, wavelength_names
 from ._input import as_spectral_set, check_setups
 
 __all__ = ["SetupStitcher"]
@@ -140,6 +140,7 @@ class SetupStitcher(TransformerMixin, BaseEstimator):
         else:
             S, _ = as_spectral_set(self, X, reset=False)
         out = np.empty((len(S), self.wavelength_.size), dtype=np.float32)
+        parts = []
         for setup, cols in self.setup_slices_.items():
             wave = S.wavelength(setup)
             fitted = self.wavelength_[cols]
@@ -150,7 +151,13 @@ class SetupStitcher(TransformerMixin, BaseEstimator):
                     f"({fitted[0]:.4f}-{fitted[-1]:.4f} A, {fitted.size} pixels). Resample it "
                     "with the fitted Rebinner of the same pipeline."
                 )
-            out[:, cols] = S.flux(setup)
+            parts.append((cols, S.flux(setup)))
+
+        def copy(rows):  # a plain copy, but on all cores: it is memory-bound
+            for cols, flux in parts:
+                out[rows, cols] = flux[rows]
+
+        for_each_chunk(copy, row_chunks(len(S), out.shape[1]))
         return out
 
     def get_feature_names_out(self, input_features=None):
