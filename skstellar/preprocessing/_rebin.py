@@ -26,9 +26,10 @@ class Rebinner(TransformerMixin, BaseEstimator):
     errors propagate as ``sigma_k^2 = sum_j sigma_j^2 o_jk^2 / w_k^2`` (the formula of
     specutils' ``FluxConservingResampler``); a bin overlapping a pixel of infinite or
     NaN error (no information) gets an infinite error. It is computed for all spectra
-    at once by a compiled loop per star that walks the pixels each bin overlaps (on a
-    thread pool over chunks of rows; the result does not depend on the number of
-    threads), in the star's observed frame when the grid is shared with a per-star scale
+    at once by a compiled loop per star that walks the pixels each bin overlaps (flux
+    only on a regular grid: differences of the running flux integral), on a thread
+    pool over chunks of rows (the result does not depend on the number of threads),
+    in the star's observed frame when the grid is shared with a per-star scale
     (as the :class:`RadialVelocityCorrector` leaves it).
 
     The output grid is fixed at ``fit``: when ``ranges`` gives ``(lo, hi)``, the fewest
@@ -323,7 +324,7 @@ def _rebin(data, new_edges, n_threads=None, errors=True):
     nonfinite : ndarray of shape (n,), bool
         Rows with a NaN or inf flux bin.
     """
-    from ._kernels import rebin_rows  # numba: loaded on first use, not on import
+    from ._kernels import rebin_rows, rebin_rows_regular  # numba: loaded on first use
 
     flux = np.ascontiguousarray(data.flux)
     error = None if data.error is None or not errors else np.ascontiguousarray(data.error)
@@ -336,28 +337,22 @@ def _rebin(data, new_edges, n_threads=None, errors=True):
     scale = np.empty(0) if data.scale is None else np.asarray(data.scale, dtype=np.float64)
     shared = None if data.grid.ndim == 2 else pixel_edges(data.grid)[np.newaxis]
     new_edges = np.ascontiguousarray(new_edges, dtype=np.float64)
-
-    step = None if error is not None or data.grid.ndim == 2 else _regular_step(data.grid)
-    if step is not None:  # the GIRAFFE chain's case: branch-free integrals
-        from ._kernels import rebin_rows_regular
-
-        origin = float(shared[0, 0])
-
-        def chunk(rows):
-            rebin_rows_regular(origin, step, scale[rows] if scale.size else scale, flux[rows],
-                               new_edges, out[rows], nonfinite[rows], 0, rows.stop - rows.start)
-
-        for_each_chunk(chunk, row_chunks(n, p), n_threads)
-        return out, err_out, nonfinite
+    # flux only on a shared regular grid (the GIRAFFE chain's case): branch-free integrals
+    step = None if error is not None or shared is None else _regular_step(data.grid)
 
     def chunk(rows):
+        r = rows.stop - rows.start
+        row_scale = scale[rows] if scale.size else scale
+        if step is not None:
+            rebin_rows_regular(shared[0, 0], step, row_scale, flux[rows], new_edges, out[rows],
+                               nonfinite[rows], 0, r)
+            return
         # per-star edges are built chunk by chunk: (n, p + 1) float64 at once would
         # double the memory of a large batch
         edges = shared if shared is not None else pixel_edges(data.grid[rows])
-        rebin_rows(edges, scale[rows] if scale.size else scale, flux[rows],
-                   no_rows if error is None else error[rows], new_edges, _TINY, out[rows],
-                   no_rows if err_out is None else err_out[rows], nonfinite[rows], 0,
-                   rows.stop - rows.start)
+        rebin_rows(edges, row_scale, flux[rows], no_rows if error is None else error[rows],
+                   new_edges, _TINY, out[rows], no_rows if err_out is None else err_out[rows],
+                   nonfinite[rows], 0, r)
 
     for_each_chunk(chunk, row_chunks(n, p), n_threads)
     return out, err_out, nonfinite
