@@ -164,10 +164,11 @@ def predict_chunked(function, X, *, offset, scale, batch_size=None):
     batch_size = PREDICT_BATCH if batch_size is None else batch_size
     outputs = []
     n = X.shape[0]
+    chunk = np.zeros((batch_size, X.shape[1]), dtype=np.float32)  # one buffer for all chunks
     for start in range(0, n, batch_size):
-        chunk = np.zeros((batch_size, X.shape[1]), dtype=np.float32)
         rows = min(batch_size, n - start)
         chunk[:rows] = X[start:start + rows]
+        chunk[rows:] = 0.0  # the padding of a short last chunk
         if offset is not None:
             chunk[:rows] -= offset
             chunk[:rows] /= scale

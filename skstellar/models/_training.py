@@ -71,7 +71,7 @@ def _epoch_timer(keras):
 
 def fit_member(
     X_train, y_train, X_val, y_val, *, seed, builder, builder_kwargs, optimizer, learning_rate, batch_size,
-    max_epochs, patience, verbose, lr_schedule="constant", ridge_skip=False, bootstrap=False,
+    max_epochs, patience, verbose, lr_schedule="constant", ridge_skip=False, bootstrap=False, ridge=None,
 ):
     """Train one network; return ``(keras_bytes, best_val_loss, history, ridge_alpha)``.
 
@@ -80,13 +80,16 @@ def fit_member(
     the training stars the member trains on (the validation set is unchanged). ``ridge_skip``
     fits ridge regression on those stars (:func:`fit_ridge_skip`), freezes the model's
     ``linear_skip`` layer at it and starts its ``deep`` output layer at zero: the member starts
-    as that linear model and learns the residual. ``ridge_alpha`` is the penalty per label
-    (None without ``ridge_skip``).
+    as that linear model and learns the residual; ``ridge``, the ``(kernel, bias, alpha)`` of
+    :func:`fit_ridge_skip` already solved for these stars, saves the solve (members without
+    ``bootstrap`` share one). ``ridge_alpha`` is the penalty per label (None without
+    ``ridge_skip``).
     """
     counts = bootstrap_counts(len(X_train), seed) if bootstrap else None
     ridge_alpha = None
     if ridge_skip:
-        kernel, bias, ridge_alpha = fit_ridge_skip(X_train, y_train, X_val, y_val, sample_weight=counts)
+        kernel, bias, ridge_alpha = ridge if ridge is not None else fit_ridge_skip(
+            X_train, y_train, X_val, y_val, sample_weight=counts)
     if bootstrap:
         # Repeats as rows (not sample weights): an epoch keeps its number of steps.
         rows = np.repeat(np.arange(len(X_train)), counts)
