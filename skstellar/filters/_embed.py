@@ -3,7 +3,7 @@
 import numpy as np
 from scipy.spatial import cKDTree
 
-from ._scores import _workers
+from ._scores import threads
 
 # Settings the filter sets itself; ``tsne_params`` may not override them.
 RESERVED = ("n_components", "perplexity", "random_state", "n_jobs")
@@ -29,7 +29,7 @@ def exact_neighbors(points, k, n_jobs=None):
     distances : ndarray of shape (n, k), float64, ascending per row
     """
     n = len(points)
-    distances, indices = cKDTree(points).query(points, k=k + 1, workers=_workers(n_jobs))
+    distances, indices = cKDTree(points).query(points, k=k + 1, workers=threads(n_jobs))
     # Each point is its own nearest hit, unless exact duplicates of it come first.
     own = indices == np.arange(n)[:, None]
     own[~own.any(axis=1), -1] = True

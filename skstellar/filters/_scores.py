@@ -9,10 +9,10 @@ Three jobs, vectorised over spectra and chunked so memory stays bounded:
   spectra so that a chosen fraction of them lies above.
 """
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+from joblib import effective_n_jobs
 from scipy.spatial import cKDTree
 from threadpoolctl import threadpool_limits
 from sklearn.decomposition import PCA
@@ -95,7 +95,7 @@ def project(pca, X, noise_floor, n_jobs=None):
         noise[start : start + CHUNK] = np.minimum(noise_level(chunk, noise_floor), noise_level(diff, noise_floor))
 
     starts = range(0, n, CHUNK)
-    workers = min(len(starts), _threads(n_jobs))
+    workers = min(len(starts), threads(n_jobs))
     if workers <= 1:
         for start in starts:
             one(start)
@@ -178,24 +178,16 @@ def noise_corrected(distance, excess):
     return np.sqrt(np.maximum(distance**2 - excess, 0.0))
 
 
-def _workers(n_jobs):
-    return -1 if n_jobs == -1 else max(1, n_jobs or 1)
-
-
-def _threads(n_jobs):
+def threads(n_jobs):
     """A thread count from the joblib convention (None: 1, -1: all cores, -2: all but one)."""
-    if n_jobs is None:
-        return 1
-    if n_jobs < 0:
-        return max(1, (os.cpu_count() or 1) + 1 + n_jobs)
-    return max(1, n_jobs)
+    return max(1, effective_n_jobs(n_jobs))
 
 
 def nearest_distances(reference, query, n_jobs=None):
     """Each query point's distance to the nearest reference point."""
     if not len(query):
         return np.empty(0)
-    return cKDTree(reference).query(query, k=1, workers=_workers(n_jobs))[0]
+    return cKDTree(reference).query(query, k=1, workers=threads(n_jobs))[0]
 
 
 def nearest_training_distances(training_map, new_map, n_jobs=None):
@@ -209,7 +201,7 @@ def nearest_training_distances(training_map, new_map, n_jobs=None):
         Each new point's distance to the nearest training point.
     """
     tree = cKDTree(training_map)
-    workers = _workers(n_jobs)
+    workers = threads(n_jobs)
     # The nearest hit of a training point is itself (distance 0): its neighbour is the second.
     training = tree.query(training_map, k=2, workers=workers)[0][:, 1]
     new = tree.query(new_map, k=1, workers=workers)[0] if len(new_map) else np.empty(0)
