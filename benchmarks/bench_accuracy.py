@@ -7,6 +7,16 @@ stars with S/N >= 30, the mean ensemble std, and the thesis figures. For the CNN
 it also prints ``scat/std`` (the scatter over the mean ensemble std: near 1 when the std is an
 error estimate; the thesis' 37 K / 27 K is 1.4) and ``r(|e|,s)`` (the correlation over stars of
 |prediction - truth| with the ensemble std: above 0 when the std tells worse stars apart).
+These three rows are of the members' raw spread. With ``std_calibration="validation"`` (the
+default preset) the script then prints the calibrated std (the spread times ``std_scale_``,
+fitted on the validation stars): ``cal std`` (its mean), ``scat/cal``, and ``in 1 cal`` (the
+fraction of held-out S/N >= 30 stars with |error| < calibrated std; 0.68 for a 1-sigma bar),
+the same fraction for the held-out stars with S/N < 30 (``in 1 <30``), and, for comparison, the
+fraction that the other ways of fitting the factor on the same validation stars would give
+(``rms``: mean pull^2 = 1; ``mad``: median pull / 0.6745; ``floor``: scale and an error floor
+added in quadrature, ``fl ...`` rows), and the coverage of both per S/N bin. The CNN methods train on the same
+split that ``validation_fraction=0.4`` draws, passed as ``validation_data`` so that the script
+has the validation stars.
 
     python benchmarks/bench_accuracy.py                              # 6000 train, default, thesis, baselines
     python benchmarks/bench_accuracy.py --n-train 1500 --n-test 500 --n-models 2 --n-keep 2 \\
@@ -73,6 +83,48 @@ def report(name, y_true, y_pred, y_std, seconds):
         print(f"{'  r(|e|,s)':<10} " + " ".join(f"{'':8} {c:7.2f}" for c in corr))
 
 
+def report_calibration(model, y_val, raw_val, y_test, snr, mean, std):
+    """Calibrated std on held-out stars, and what other fits of the factor would give."""
+    from skstellar.models._calibration import std_scale
+
+    good = snr >= 30
+    error = np.abs(mean - y_test)
+    print(f"{'  scale':<10} " + " ".join(f"{'':8} {s:7.2f}" for s in model.std_scale_))
+    print(f"{'  val scat':<10} " + " ".join(f"{'':8} {s:7.3f}" for s in model.val_scatter_))
+    print(f"{'  cal std':<10} " + " ".join(f"{'':8} {s:7.3f}" for s in std[good].mean(axis=0)))
+    ratio = (mean - y_test)[good].std(axis=0) / std[good].mean(axis=0)
+    print(f"{'  scat/cal':<10} " + " ".join(f"{'':8} {r:7.2f}" for r in ratio))
+    for name, rows in (("in 1 cal", good), ("in 1 <30", ~good)):
+        print(f"{'  ' + name:<10} " + " ".join(f"{'':8} {c:7.2f}" for c in (error[rows] < std[rows]).mean(axis=0)))
+    raw = std / model.std_scale_
+    val_error = raw_val.mean(axis=0) - y_val
+    for kind in ("rms", "mad"):
+        scale = std_scale(val_error, raw_val.std(axis=0), kind)
+        cover = (error[good] < raw[good] * scale).mean(axis=0)
+        low = (error[~good] < raw[~good] * scale).mean(axis=0)
+        print(f"{'  ' + kind:<10} " + " ".join(f"{s:8.2f} {c:7.2f}" for s, c in zip(scale, cover))
+              + "   (factor, in 1 std S/N >= 30)")
+        print(f"{'  ' + kind + ' <30':<10} " + " ".join(f"{'':8} {c:7.2f}" for c in low))
+    # an error floor added in quadrature, scale and floor fitted on the same validation stars
+    from skstellar.models._calibration import std_floor
+
+    scale, floor = std_floor(val_error, raw_val.std(axis=0))
+    bar = np.sqrt((raw * scale) ** 2 + floor**2)
+    print(f"{'  floor':<10} " + " ".join(f"{s:8.2f} {f:7.3f}" for s, f in zip(scale, floor))
+          + "   (scale, floor)")
+    print(f"{'  fl std':<10} " + " ".join(f"{'':8} {s:7.3f}" for s in bar[good].mean(axis=0)))
+    print(f"{'  fl s/cal':<10} " + " ".join(f"{'':8} {r:7.2f}" for r in
+                                          (mean - y_test)[good].std(axis=0) / bar[good].mean(axis=0)))
+    for name, rows in (("fl in 1", good), ("fl <30", ~good)):
+        print(f"{'  ' + name:<10} " + " ".join(f"{'':8} {c:7.2f}" for c in (error[rows] < bar[rows]).mean(axis=0)))
+    # coverage by S/N bin, both calibrations: does the bar follow the noise?
+    for lo, hi in ((0, 20), (20, 30), (30, 60), (60, 1e9)):
+        rows = (snr >= lo) & (snr < hi)
+        print(f"  S/N {lo:g}-{hi:g} ({rows.sum()} stars): in 1 cal "
+              + " ".join(f"{c:.2f}" for c in (error[rows] < std[rows]).mean(axis=0))
+              + " | floor " + " ".join(f"{c:.2f}" for c in (error[rows] < bar[rows]).mean(axis=0)))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n-train", type=int, default=6000)
@@ -119,14 +171,28 @@ def main():
             continue
         from skstellar.models import CNNLabelRegressor
 
+        # The split fit would draw itself (the first 40 % of a permutation from the seed), made here
+        # and passed as validation_data with the same RandomState, so that the members get the same
+        # seeds as in a plain fit(X_train, y_train) while the script keeps the validation stars.
+        rng = np.random.RandomState(args.seed)
+        order = rng.permutation(len(X_train))
+        n_val = int(np.ceil(0.4 * len(X_train)))
+        fit_rows, val_rows = order[n_val:], order[:n_val]
         model = CNNLabelRegressor(preset=method, n_models=args.n_models, n_keep=args.n_keep,
-                                  max_epochs=args.max_epochs, patience=args.patience, random_state=args.seed,
-                                  **overrides).fit(X_train, y_train)
-        mean, std = model.predict(X_eval, return_std=True)
+                                  max_epochs=args.max_epochs, patience=args.patience, random_state=rng,
+                                  **overrides).fit(X_train[fit_rows], y_train[fit_rows],
+                                                   validation_data=(X_train[val_rows], y_train[val_rows]))
+        seconds = time.perf_counter() - t
+        mean, std = model.predict(X_test, return_std=True)
+        calibrated = model.recipe_["std_calibration"] == "validation" and np.isfinite(model.std_scale_).all()
+        raw = std / model.std_scale_ if calibrated else std
+        report(method, y_eval, mean[good], raw[good], seconds)
         epochs = [len(h["val_loss"]) for h in model.history_]
-        report(method, y_eval, mean, std, time.perf_counter() - t)
         print(f"{'':<10} epochs per member {epochs}, best val loss {np.round(model.val_losses_, 4).tolist()}"
               f"{', ' + str(overrides) if overrides else ''}")
+        if calibrated:
+            raw_val = model._member_predictions(X_train[val_rows], offset=model._x_offset, scale=model._x_scale)
+            report_calibration(model, y_train[val_rows], raw_val, y_test, snr, mean, std)
 
 
 if __name__ == "__main__":

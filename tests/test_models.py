@@ -99,7 +99,9 @@ def test_predict_is_mean_of_members_and_batch_invariant(data, fitted):
     members = members * fitted.label_scale_ + fitted.label_mean_
     mean, std = fitted.predict(X, return_std=True)
     np.testing.assert_allclose(mean, members.mean(axis=0), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(std, members.std(axis=0), rtol=1e-4, atol=1e-6)
+    # the default preset calibrates the spread of the members on the validation stars
+    assert fitted.recipe_["std_calibration"] == "validation" and (fitted.std_scale_ > 1).all()
+    np.testing.assert_allclose(std / fitted.std_scale_, members.std(axis=0), rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(fitted.predict(X[:7]), mean[:7], rtol=1e-6, atol=1e-7)
 
 
@@ -231,11 +233,12 @@ def test_bad_input_is_refused_before_tensorflow_loads():
         Xnan = X.copy(); Xnan[3, 7] = np.nan
         Xinf = X.copy(); Xinf[5, 0] = np.inf
         ynan = y.copy(); ynan[:, 1] = np.nan
+        yval = y.copy(); yval[np.random.RandomState(0).permutation(20)[:8], 1] = np.nan  # the validation rows
         est = CNNLabelRegressor()
         for msg in [err(est, Xnan, y), err(est, Xinf, y), err(est, X, np.zeros((20, 2, 2))),
                     err(est, X, np.zeros(19)), err(est, X, ynan), err(CNNLabelRegressor(n_keep=11), X, y),
                     err(CNNLabelRegressor(kernel_size=5), X[:1], y[:1]), err(est, X[:, :30], y),
-                    err(est, X, None)]:
+                    err(est, X, None), err(CNNLabelRegressor(random_state=0, kernel_size=3), X, yval)]:
             print(msg)
         print("TF", "tensorflow" in sys.modules)
     """)
@@ -250,6 +253,7 @@ def test_bad_input_is_refused_before_tensorflow_loads():
     assert "too few samples for a validation split: got 1 sample" in lines[6]
     assert "spectra of 30 pixels are too short" in lines[7]
     assert "requires y to be passed" in lines[8]
+    assert "label column(s) [1] have no value in the validation set" in lines[9]
     assert lines[-1] == "TF False"
 
 
@@ -376,8 +380,65 @@ def test_bagged_members_differ_and_their_std_grows_off_the_training_set(data, al
     assert (std_in.mean(axis=0) > 0.05 * np.sqrt(np.mean((mean - y_test) ** 2, axis=0))).all()
     assert (std_out.mean(axis=0) > 2 * std_in.mean(axis=0)).all()
     # members that are only their ridge part (no learning): identical without bagging
-    frozen = dict(**TINY, max_epochs=1, learning_rate=1e-12, n_models=3, n_keep=3, random_state=0)
+    frozen = dict(**TINY, max_epochs=1, learning_rate=1e-12, n_models=3, n_keep=3, random_state=0,
+                  std_calibration="none")
     _, std_same = CNNLabelRegressor(**frozen, bootstrap=False).fit(X, y).predict(X_test, return_std=True)
     _, std_bag = CNNLabelRegressor(**frozen).fit(X, y).predict(X_test, return_std=True)
     assert (std_same.mean(axis=0) < 1e-3 * std_bag.mean(axis=0)).all()
     assert CNNLabelRegressor(preset="thesis")._resolve_recipe()["bootstrap"] is False
+
+
+def _member_outputs(est, X):
+    X = X if est.recipe_["input_scaling"] == "none" else 1 - X
+    members = np.stack([m(X, training=False).numpy() for m in est.members_]).astype(np.float64)
+    return members * est.label_scale_ + est.label_mean_
+
+
+def test_std_is_calibrated_per_label_on_the_validation_set(all_data, data):
+    X, y = data
+    X_val, y_val = all_data[0][100:], all_data[1][100:].copy()
+    y_val[::3, 0] = np.nan  # a missing label counts for none of the calibration of that label
+    est = CNNLabelRegressor(**TINY, max_epochs=4, n_models=3, n_keep=3, learning_rate=3e-3,
+                            random_state=0).fit(X, y, validation_data=(X_val, y_val))
+    members = _member_outputs(est, X_val)
+    error, spread = members.mean(axis=0) - y_val, members.std(axis=0)
+    for j in range(2):
+        has = ~np.isnan(y_val[:, j])
+        pull = np.sort(np.abs(error[has, j]) / spread[has, j])
+        # the 68.27th percentile of the pulls: 68.27 % of the validation stars lie within one calibrated std
+        rank = 0.682689 * (has.sum() - 1)
+        assert est.std_scale_[j] == pytest.approx(np.interp(rank, np.arange(has.sum()), pull), rel=3e-3)  # float32 members
+        assert np.mean(np.abs(error[has, j]) < est.std_scale_[j] * spread[has, j]) == pytest.approx(0.68, abs=0.03)
+        assert est.val_scatter_[j] == pytest.approx(np.std(error[has, j]), rel=1e-5)
+    all_pulls = np.abs(all_data[1][100:, 0] - members.mean(axis=0)[:, 0]) / spread[:, 0]
+    assert est.std_scale_[0] != pytest.approx(np.quantile(all_pulls, 0.682689), rel=1e-3)
+    # the spread of a few members is far below the error: the factor is large
+    assert (est.std_scale_ > 2).all()
+    mean, std = est.predict(X, return_std=True)
+    np.testing.assert_allclose(std / est.std_scale_, _member_outputs(est, X).std(axis=0), rtol=1e-4, atol=1e-6)
+
+
+def test_thesis_preset_and_none_leave_the_std_raw(data):
+    X, y = data
+    frozen = dict(**TINY, max_epochs=1, n_models=2, n_keep=2, random_state=0)
+    for est in (CNNLabelRegressor(preset="thesis", **frozen),
+                CNNLabelRegressor(std_calibration="none", **frozen)):
+        est.fit(X, y)
+        assert est.recipe_["std_calibration"] == "none"
+        assert est.std_scale_.shape == (2,) and np.isfinite(est.std_scale_).all()  # computed, not applied
+        np.testing.assert_allclose(est.predict(X, return_std=True)[1], _member_outputs(est, X).std(axis=0),
+                                   rtol=1e-4, atol=1e-6)
+
+
+def test_single_member_error_bar_is_the_validation_scatter(data):
+    X, y = data
+    est = CNNLabelRegressor(**TINY, max_epochs=2, n_models=2, n_keep=1, random_state=0).fit(X, y)
+    assert np.isnan(est.std_scale_).all()
+    val = np.random.RandomState(0).permutation(len(y))[:40]
+    np.testing.assert_allclose(est.val_scatter_, np.std(est.predict(X[val]) - y[val], axis=0), rtol=1e-5)
+    _, std = est.predict(X[:4], return_std=True)
+    np.testing.assert_allclose(std, np.broadcast_to(est.val_scatter_, (4, 2)))
+    # uncalibrated, one member has no spread
+    raw = CNNLabelRegressor(**TINY, max_epochs=2, n_models=2, n_keep=1, random_state=0,
+                            std_calibration="none").fit(X, y)
+    np.testing.assert_array_equal(raw.predict(X[:4], return_std=True)[1], 0.0)
