@@ -139,13 +139,6 @@ def clean_rows(flux, error, stride, sigma, mad_to_sigma, mean_ad_to_sigma, out, 
     for i in range(start, stop):
         f = flux[i]
         e = error[i] if has_error else zeros
-        n_usable = 0
-        for q in range(p):
-            n_usable += _usable(f[q], e[q])
-        empty[i] = n_usable == 0
-        if n_usable == 0:
-            counts[i] = p
-            continue
         n = 0
         for q in range(0, p, stride):
             buf[n] = f[q]
@@ -156,6 +149,11 @@ def clean_rows(flux, error, stride, sigma, mad_to_sigma, mean_ad_to_sigma, out, 
             for q in range(p):
                 buf[n] = f[q]
                 n += _usable(f[q], e[q])
+        # no usable pixel at all; found here rather than by a counting pass over every row
+        empty[i] = n == 0
+        if n == 0:
+            counts[i] = p
+            continue
         med = np.float32(_median(buf, n, work))
         n = 0
         for q in range(0, p, step):
@@ -164,9 +162,11 @@ def clean_rows(flux, error, stride, sigma, mad_to_sigma, mean_ad_to_sigma, out, 
         scale = mad_to_sigma * _median(buf, n, work)
         if scale == 0:
             total = 0.0
+            n_usable = 0
             for q in range(p):
                 if _usable(f[q], e[q]):
                     total += abs(f[q] - med)
+                    n_usable += 1
             scale = mean_ad_to_sigma * total / n_usable
             if scale == 0:
                 scale = np.inf
