@@ -662,6 +662,34 @@ def test_stitcher_order_subset_and_errors():
         st.transform(SpectralSet.from_arrays({"HR21": (r.wavelength("HR21"), r.flux("HR21"))}))
 
 
+def test_stitcher_without_copy_hands_on_the_rebinners_array():
+    s = make_giraffe(3, rv=[5.0, -5.0, 10.0])
+    r = Rebinner(step=GIRAFFE_STEPS, ranges=GIRAFFE_RANGES).fit_transform(s)
+    copied = SetupStitcher().fit(r).transform(r)
+    X = SetupStitcher(copy=False).fit(r).transform(r)
+    # the rebinner wrote both setups side by side into one array: that array, no copy
+    assert X.shape == (3, 8669) and X.flags.c_contiguous and X.dtype == np.float32
+    assert np.shares_memory(X, r.flux("HR10")) and np.shares_memory(X, r.flux("HR21"))
+    assert not np.shares_memory(copied, r.flux("HR10"))
+    np.testing.assert_array_equal(X, copied)
+    # any other layout is copied: another order, a subset, rows picked out, plain arrays
+    for st, data in ((SetupStitcher(setups=["HR21", "HR10"], copy=False), r),
+                     (SetupStitcher(setups=["HR10"], copy=False), r),
+                     (SetupStitcher(copy=False), r[[0, 2]])):
+        out = st.fit(data).transform(data)
+        assert not np.shares_memory(out, data.flux("HR10"))
+        np.testing.assert_array_equal(out[:, :4168] if st.setups != ["HR21", "HR10"] else out[:, 4501:],
+                                      data.flux("HR10"))
+    plain = np.ascontiguousarray(copied)
+    assert not np.shares_memory(SetupStitcher(copy=False).fit(plain).transform(plain), plain)
+    # the GIRAFFE chain uses it: its output is the rebinner's array, not a copy of it
+    pre = giraffe_preprocessor().fit(s)
+    rebinned = pre[:-1].transform(s)
+    X = pre.transform(s)
+    np.testing.assert_array_equal(X, SetupStitcher().fit(rebinned).transform(rebinned))
+    assert pre[-1].copy is False and X.base is None  # the rebinner's own array
+
+
 @pytest.mark.parametrize(
     "make",
     [

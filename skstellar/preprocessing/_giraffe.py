@@ -69,6 +69,6 @@ def giraffe_preprocessor(*, sigma=5.0, rv="rv", uncovered="raise", errors=False)
                     errors=errors,
                 ),
             ),
-            ("stitch", SetupStitcher(setups=["HR10", "HR21"])),
+            ("stitch", SetupStitcher(setups=["HR10", "HR21"], copy=False)),
         ]
     )

@@ -177,12 +177,16 @@ class Rebinner(TransformerMixin, BaseEstimator):
         S, from_array = as_spectral_set(self, X, reset=False, same_pixels=False)
         meta = S.meta.copy(copy_data=False)
         setups = {}
-        for setup in self.setups_:
+        # The setups' fluxes are adjacent column blocks of one array, in fitted order, so
+        # that a SetupStitcher(copy=False) can hand that array on without copying it.
+        sizes = np.cumsum([0] + [self.grids_[setup].size for setup in self.setups_])
+        block = np.empty((len(S), sizes[-1]), dtype=np.float32)
+        for setup, lo, hi in zip(self.setups_, sizes[:-1], sizes[1:]):
             data = S.setup_data(setup)
             centres = self.grids_[setup]
             edges = pixel_edges(centres)
             n_low, n_high = self._uncovered_bins(S, setup, edges)
-            flux, error, nonfinite = _rebin(data, edges, errors=self.errors)
+            flux, error, nonfinite = _rebin(data, edges, errors=self.errors, out=block[:, lo:hi])
             if self.uncovered == "continuum":
                 padded = np.minimum(n_low + n_high, centres.size)
                 rows = np.flatnonzero(padded)
@@ -304,7 +308,7 @@ def _outer_edges(data):
     return np.broadcast_to(first, (n,)), np.broadcast_to(last, (n,))
 
 
-def _rebin(data, new_edges, n_threads=None, errors=True):
+def _rebin(data, new_edges, n_threads=None, errors=True, out=None):
     """Flux-conserving resampling of all rows of one setup onto the bins ``new_edges``.
 
     Parameters
@@ -317,6 +321,8 @@ def _rebin(data, new_edges, n_threads=None, errors=True):
         Threads over row chunks (None: ``MAX_THREADS``); the result does not depend on it.
     errors : bool, default=True
         Propagate the errors; False returns None for them.
+    out : ndarray of shape (n, m), float32, default=None
+        Where to write the flux (a view into a larger array is fine); None: a new array.
 
     Returns
     -------
@@ -330,7 +336,7 @@ def _rebin(data, new_edges, n_threads=None, errors=True):
     error = None if data.error is None or not errors else np.ascontiguousarray(data.error)
     n, p = flux.shape
     m = new_edges.size - 1
-    out = np.empty((n, m), dtype=np.float32)
+    out = np.empty((n, m), dtype=np.float32) if out is None else out
     nonfinite = np.zeros(n, dtype=bool)
     no_rows = np.empty((0, 0), dtype=np.float32)
     err_out = None if error is None else np.empty((n, m), dtype=np.float32)
