@@ -9,7 +9,6 @@ spread into an error bar. Pure numpy.
 """
 
 import numpy as np
-from scipy.optimize import minimize
 
 # 68.27 % of a normal variable lies within one standard deviation of its mean.
 ONE_SIGMA = 0.6826894921370859
@@ -55,40 +54,3 @@ def std_scale(error, std, kind="q68"):
             raise ValueError(f"unknown kind {kind!r}; expected 'q68', 'rms' or 'mad'.")
     return scale
 
-
-def std_floor(error, std):
-    """Per-label ``(scale, floor)`` of the error bar ``sqrt((scale * std) ** 2 + floor ** 2)``.
-
-    The error of a star is its noise, which the spread of the members follows, plus what no
-    member represents, which it does not: a spread scaled by one factor is too small for the
-    best spectra and too large for the worst. The shape (``floor / scale``) is the maximum
-    likelihood of normal errors of that variance; both are then scaled so that 68.27 % of the
-    calibration stars lie within one error bar, as for :func:`std_scale`.
-
-    Returns
-    -------
-    scale, floor : ndarray of shape (n_labels,)
-        NaN for a label no calibration star has; ``scale`` is NaN also where every spread
-        is zero (a single member: the bar is the floor alone).
-    """
-    scale = np.full(error.shape[1], np.nan)
-    floor = np.full(error.shape[1], np.nan)
-    for j in range(error.shape[1]):
-        has = np.isfinite(error[:, j])
-        if not has.any():
-            continue
-        e, s = np.abs(error[has, j]), std[has, j]
-        unit = np.std(e) if np.std(e) > 0 else 1.0
-        e, s = e / unit, s / unit
-        if (s > 0).any():
-            def nll(log_ab):
-                var = np.exp(2 * log_ab[0]) * s**2 + np.exp(2 * log_ab[1])
-                return np.mean(np.log(var) + e**2 / var)
-
-            start = np.log([np.quantile(e[s > 0] / s[s > 0], ONE_SIGMA), 0.5])
-            a, b = np.exp(minimize(nll, start, method="Nelder-Mead").x)
-        else:
-            a, b = np.nan, 1.0
-        c = np.quantile(e / np.sqrt(np.nan_to_num(a) ** 2 * s**2 + b**2), ONE_SIGMA)
-        scale[j], floor[j] = a * c, b * c * unit
-    return scale, floor

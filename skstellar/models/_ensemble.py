@@ -88,7 +88,9 @@ class CNNLabelRegressor(RegressorMixin, BaseEstimator):
         factor per label such that 68.27 % of the validation stars (which every member
         shares and none trains on) lie within one calibrated std of the truth, so that it reads
         as a 1-sigma error bar. With a single kept member (no spread) it is ``val_scatter_``,
-        the same for every star.
+        the same for every star. On mock spectra (3 members) 61-69 % of held-out S/N >= 30
+        stars and 67-80 % of S/N < 30 ones lay within one calibrated std: the spread grows a
+        little faster with the noise than the error does (see the models page).
     builder : callable, default=None
         ``builder(n_features, n_outputs) -> keras.Model``, a user network taking a float32
         ``(batch, n_features)`` input and returning ``(batch, n_outputs)``. When given, the
@@ -115,7 +117,8 @@ class CNNLabelRegressor(RegressorMixin, BaseEstimator):
         weights are restored.
     validation_fraction : float, default=0.4
         Fraction of the training set held out (at random, one split shared by all members)
-        for early stopping and member selection, unless ``validation_data`` is given to fit.
+        for early stopping, member selection and the calibration of the std, unless
+        ``validation_data`` is given to fit.
     n_models : int, default=10
         Members trained, each with its own seed.
     n_keep : int, default=8
@@ -373,8 +376,8 @@ class CNNLabelRegressor(RegressorMixin, BaseEstimator):
         y : array-like of shape (n_samples,) or (n_samples, n_labels)
             Labels; NaN marks a missing label (masked out of the loss).
         validation_data : tuple (X_val, y_val), default=None
-            A validation set for early stopping and member selection; when None,
-            ``validation_fraction`` of X is held out.
+            A validation set for early stopping, member selection and the calibration of
+            the std (``std_scale_``); when None, ``validation_fraction`` of X is held out.
 
         Returns
         -------
