@@ -1,19 +1,16 @@
 """Prediction speed and peak memory of CNNLabelRegressor.
 
 Prints spectra/s per model for n spectra x p pixels (design target on 2 cores: >= 6 000/s and
-<= 3 GB for 35 000 x 8669), for the estimator's prediction path (on a CPU: blocked
-convolutions compiled with XLA, see skstellar/models/_predict.py) and, for reference, the
-generic path (the Keras models in one tf.function, chunks of 1024; the path before) and Keras'
+<= 3 GB for 35 000 x 8669), for the estimator's prediction path (on a CPU: the compiled
+loops of skstellar/models/_cpu_forward.py) and, for reference, the Keras path (the Keras
+models in one tf.function, chunks of 1024: what a GPU or a user's builder runs) and Keras'
 ``model.predict``. The weights are those of a one-epoch fit: speed does not depend on them.
 
     python benchmarks/bench_predict.py                       # 35 000 x 8669, 1 model
-    python benchmarks/bench_predict.py --generic             # also the generic path, same process
+    python benchmarks/bench_predict.py --generic             # also the Keras path, same process
     python benchmarks/bench_predict.py --n 5000 --models 8   # an 8-member ensemble
 
-Measured on the 2-core development machine, under the shared lock (docs/models.rst):
-estimator path 3 125 spectra/s (2 020 per CPU-second), peak RSS 2.21 GB; generic path in the
-same process 1 519/s (1 527 per CPU-second). Before this path, the same script gave 2 336 to
-2 940/s on other days: figures move by up to 1.5x between runs on this shared machine.
+Figures: docs/models.rst, "Speed".
 """
 
 import argparse
@@ -39,8 +36,7 @@ def main():
     parser.add_argument("--models", type=int, default=1, help="kept ensemble members")
     parser.add_argument("--keras-predict", action="store_true", help="also time model.predict")
     parser.add_argument("--generic", action="store_true",
-                        help="also time the generic path (the Keras models in one tf.function, chunks of 1024)")
-    parser.add_argument("--batch", type=int, default=None, help="spectra per graph call (default: PREDICT_BATCH)")
+                        help="also time the Keras path (the Keras models in one tf.function, chunks of 1024)")
     args = parser.parse_args()
 
     rng = np.random.default_rng(0)
@@ -51,11 +47,9 @@ def main():
     est = CNNLabelRegressor(max_epochs=1, n_models=args.models, n_keep=args.models, random_state=0)
     est.fit(X[:64], y[:64])
     print(f"after fit + data ({X.nbytes / 1e9:.2f} GB of float32 spectra): peak RSS {peak_gb():.2f} GB")
-    if args.batch:
-        _predict.PREDICT_BATCH = args.batch
     t = time.perf_counter()
     est.predict(X[:8])  # trace (and XLA-compile) once, as any long-running service would
-    print(f"first call (tracing, compilation): {time.perf_counter() - t:.2f} s")
+    print(f"first call (loading the compiled kernels; compiling them the first time): {time.perf_counter() - t:.2f} s")
     t, cpu = time.perf_counter(), time.process_time()
     mean = est.predict(X)
     wall, cpu = time.perf_counter() - t, time.process_time() - cpu
@@ -65,12 +59,12 @@ def main():
           f"({args.n * args.models / cpu:,.0f} per CPU-second, {os.cpu_count()} cores), peak RSS {peak_gb():.2f} GB, "
           f"output {mean.shape} {mean.dtype}")
     if args.generic:
-        function = _predict.make_ensemble_function(est.members_, X.shape[1], None)
-        _predict.predict_chunked(function, X[:8], offset=1.0, scale=-1.0, batch_size=1024)
+        function = _predict.KerasEnsemble(est.members_, X.shape[1])
+        function(X[:8], offset=1.0, scale=-1.0, batch_size=1024)
         t, cpu = time.perf_counter(), time.process_time()
-        _predict.predict_chunked(function, X, offset=1.0, scale=-1.0, batch_size=1024)
+        function(X, offset=1.0, scale=-1.0, batch_size=1024)
         wall, cpu = time.perf_counter() - t, time.process_time() - cpu
-        print(f"generic path (Keras models in a tf.function, chunks of 1024): {wall:.2f} s, "
+        print(f"Keras path (Keras models in a tf.function, chunks of 1024): {wall:.2f} s, "
               f"{args.n * args.models / wall:,.0f} spectra/s per model "
               f"({args.n * args.models / cpu:,.0f} per CPU-second), peak RSS {peak_gb():.2f} GB")
     if args.keras_predict:

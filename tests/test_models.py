@@ -273,38 +273,47 @@ def test_wrong_pixel_count_at_predict(data, fitted):
     (301, {"filters": (3, 5), "kernel_size": 7, "pool_size": 3, "dense_units": (8,)}),
     (300, {"filters": (2, 3, 4, 2), "kernel_size": 4, "dense_units": (8, 4), "negative_slope": 0.1}),
 ])
-def test_blocked_cpu_prediction_equals_keras(n_features, arch, rng):
+def test_compiled_cpu_prediction_equals_keras(n_features, arch, rng, monkeypatch):
     import keras
 
-    from skstellar.models._predict import make_ensemble_function, predict_chunked
+    from skstellar.models._cpu_forward import CompiledEnsemble
+    from skstellar.models._predict import make_ensemble_function
+    from skstellar.preprocessing import _grid
 
     keras.utils.set_random_seed(0)
-    model = build_table2(n_features, 3, **arch)
-    for layer in model.layers:  # non-zero biases: their place relative to the pooling matters
-        if layer.get_weights():
-            kernel, bias = layer.get_weights()
-            layer.set_weights([kernel, rng.normal(0, 0.1, bias.shape).astype(np.float32)])
+    models = [build_table2(n_features, 3, **arch) for _ in range(2)]
+    for model in models:
+        for layer in model.layers:  # non-zero biases: their place relative to the pooling matters
+            if layer.get_weights():
+                kernel, bias = layer.get_weights()
+                layer.set_weights([kernel, rng.normal(0, 0.1, bias.shape).astype(np.float32)])
     recipe = {**PRESETS["default"], **{k: v for k, v in arch.items() if k in PRESETS["default"]}}
-    function = make_ensemble_function([model, model], n_features, recipe)
-    X = (0.3 * rng.random((70, n_features))).astype(np.float32)
-    out = predict_chunked(function, X, offset=None, scale=None, batch_size=32)  # 3 chunks, the last padded
-    expected = model(X, training=False).numpy()
-    assert out.shape == (2, 70, 3)
-    np.testing.assert_allclose(out[0], expected, rtol=0, atol=1e-5 * np.abs(expected).max())
-    np.testing.assert_array_equal(out[0], out[1])
+    function = make_ensemble_function(models, n_features, recipe)
+    assert isinstance(function, CompiledEnsemble)
+    X = (1 - 0.3 * rng.random((150, n_features))).astype(np.float32)  # 3 chunks, the last short
+    offset, scale = np.float32(1.0), rng.uniform(0.5, 2.0, n_features).astype(np.float32)
+    out = function(X, offset=offset, scale=scale)
+    assert out.shape == (2, 150, 3) and out.dtype == np.float32
+    for member, model in zip(out, models):
+        expected = model((X - offset) / scale, training=False).numpy()
+        np.testing.assert_allclose(member, expected, rtol=0, atol=1e-5 * np.abs(expected).max())
+    # float64 input, one thread, no scaling: the same numbers
+    monkeypatch.setattr(_grid, "MAX_THREADS", 1)
+    np.testing.assert_array_equal(function(X.astype(np.float64), offset=offset, scale=scale), out)
+    expected = models[0](X, training=False).numpy()
+    np.testing.assert_allclose(function(X)[0], expected, rtol=0, atol=1e-5 * np.abs(expected).max())
 
 
-def test_block_toeplitz_is_the_convolution(rng):
-    from skstellar.models._predict import block_toeplitz
+def test_keras_path_chunks_and_scales_like_the_models(rng):
+    from skstellar.models._predict import KerasEnsemble
 
-    kernel = rng.normal(size=(5, 2, 3)).astype(np.float32)
-    x = rng.normal(size=(24, 2)).astype(np.float32)
-    direct = np.stack([np.einsum("kc,kcd->d", x[i:i + 5], kernel) for i in range(20)])
-    blocked = block_toeplitz(kernel, 4)          # taps = (4 + 5 - 2) // 4 + 1 = 2
-    assert blocked.shape == (2, 8, 12)
-    xb = x.reshape(6, 8)
-    out = np.stack([sum(xb[j + t] @ blocked[t] for t in range(2)) for j in range(5)]).reshape(20, 3)
-    np.testing.assert_allclose(out, direct, rtol=1e-5, atol=1e-5)
+    model = build_table2(120, 2, filters=(2,), kernel_size=5, dense_units=(4,))
+    function = KerasEnsemble([model], 120)
+    X = rng.random((70, 120)).astype(np.float32)
+    out = function(X, offset=np.float32(1.0), scale=np.float32(-1.0), batch_size=32)  # 3 chunks
+    expected = model(1 - X, training=False).numpy()
+    assert out.shape == (1, 70, 2)
+    np.testing.assert_allclose(out[0], expected, rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("n", [30, 300])  # fewer and more stars than pixels: dual and primal solutions

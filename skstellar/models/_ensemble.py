@@ -12,7 +12,7 @@ from ..utils._sklearn import Interval, StrOptions, _fit_context, check_is_fitted
 from ._architecture import ARCHITECTURE_KEYS, PRESETS, build_table2, conv_output_length
 from ._calibration import std_scale
 from ._linear import fit_ridge_skip
-from ._predict import PREDICT_BATCH, make_ensemble_function, predict_chunked
+from ._predict import PREDICT_BATCH, make_ensemble_function
 from ._training import fit_member, model_from_bytes
 
 _RECIPE_KEYS = (*ARCHITECTURE_KEYS, "optimizer", "learning_rate", "batch_size", "input_scaling", "lr_schedule",
@@ -461,7 +461,7 @@ class CNNLabelRegressor(RegressorMixin, BaseEstimator):
 
     def _member_predictions(self, X, *, offset, scale):
         # (n_keep, n, n_labels) float64 in the units of y
-        raw = predict_chunked(self._ensemble_fn, X, offset=offset, scale=scale)
+        raw = self._ensemble_fn(X, offset=offset, scale=scale)
         return raw.astype(np.float64) * self.label_scale_ + self.label_mean_
 
     def _calibrate_std(self, X_val, y_val):
