@@ -27,7 +27,7 @@ import tracemalloc
 import numpy as np
 
 from skstellar.preprocessing import giraffe_preprocessor
-from skstellar.preprocessing._grid import MAX_THREADS
+from skstellar.utils._threads import MAX_THREADS
 from skstellar.spectra import SpectralSet
 
 C_KMS = 299_792.458

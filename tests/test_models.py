@@ -278,7 +278,7 @@ def test_compiled_cpu_prediction_equals_keras(n_features, arch, rng, monkeypatch
 
     from skstellar.models._cpu_forward import CompiledEnsemble
     from skstellar.models._predict import make_ensemble_function
-    from skstellar.preprocessing import _grid
+    from skstellar.utils import _threads
 
     keras.utils.set_random_seed(0)
     models = [build_table2(n_features, 3, **arch) for _ in range(2)]
@@ -298,7 +298,7 @@ def test_compiled_cpu_prediction_equals_keras(n_features, arch, rng, monkeypatch
         expected = model((X - offset) / scale, training=False).numpy()
         np.testing.assert_allclose(member, expected, rtol=0, atol=1e-5 * np.abs(expected).max())
     # float64 input, one thread, no scaling: the same numbers
-    monkeypatch.setattr(_grid, "MAX_THREADS", 1)
+    monkeypatch.setattr(_threads, "CORES", 1)
     np.testing.assert_array_equal(function(X.astype(np.float64), offset=offset, scale=scale), out)
     expected = models[0](X, training=False).numpy()
     np.testing.assert_allclose(function(X)[0], expected, rtol=0, atol=1e-5 * np.abs(expected).max())

@@ -595,6 +595,7 @@ def test_rebinner_without_errors_gives_the_same_flux_and_the_chain_the_same_outp
 @pytest.mark.parametrize("threads", [2, 3])
 def test_threads_give_identical_results(threads, rng, monkeypatch):
     from skstellar.preprocessing import _grid
+    from skstellar.utils import _threads
 
     scaled, _ = _scaled_and_materialised(rng, n=9)
     flux = scaled.flux("HR21").copy()
@@ -602,9 +603,9 @@ def test_threads_give_identical_results(threads, rng, monkeypatch):
     s = scaled.replace("HR21", flux=flux)
     steps = make_pipeline(SpectrumCleaner(), Rebinner(step=0.1, ranges=(8490.0, 8580.0))).fit(s)
     monkeypatch.setattr(_grid, "_CHUNK_ELEMENTS", 2 * 3000)  # chunks of 2 rows
-    monkeypatch.setattr(_grid, "MAX_THREADS", 1)
+    monkeypatch.setattr(_threads, "MAX_THREADS", 1)
     one, one_clean = steps.transform(s), steps[0].transform(s)
-    monkeypatch.setattr(_grid, "MAX_THREADS", threads)
+    monkeypatch.setattr(_threads, "MAX_THREADS", threads)
     many, many_clean = steps.transform(s), steps[0].transform(s)
     for a, b in ((many, one), (many_clean, one_clean)):
         np.testing.assert_array_equal(a.flux("HR21"), b.flux("HR21"))

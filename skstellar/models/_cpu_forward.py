@@ -151,7 +151,7 @@ class CompiledEnsemble:
     ``ensemble(X, offset, scale)`` returns float32 ``(n_models, n, n_labels)``: the
     standardised outputs of every member for the ``(n, p)`` spectra ``X``, which the
     members see as ``(X - offset) / scale`` (None: as they are), scaled here row by row.
-    Chunks of ``CHUNK`` spectra run on the preprocessing thread pool; within a chunk every
+    Chunks of ``CHUNK`` spectra run on the package's thread pool, on every core; within a chunk every
     member reads the same rows while they are in the cache.
     """
 
@@ -187,7 +187,7 @@ class CompiledEnsemble:
     def __call__(self, X, offset=None, scale=None):
         from threadpoolctl import threadpool_limits
 
-        from ..preprocessing._grid import for_each_chunk
+        from ..utils import _threads
 
         n, p = X.shape
         off = np.zeros(p, np.float32) if offset is None else np.broadcast_to(offset, (p,)).astype(np.float32)
@@ -216,5 +216,5 @@ class CompiledEnsemble:
 
         chunks = [slice(s, min(s + self.CHUNK, n)) for s in range(0, n, self.CHUNK)]
         with threadpool_limits(1):  # the chunks fill the cores; BLAS threads would oversubscribe
-            for_each_chunk(chunk, chunks)
+            _threads.for_each_chunk(chunk, chunks, _threads.CORES)  # compute-bound: every core
         return out

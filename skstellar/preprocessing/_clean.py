@@ -6,7 +6,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 
 from ..utils._sklearn import Interval, StrOptions, _fit_context, check_is_fitted
-from ._grid import for_each_chunk, row_chunks
+from ..utils._threads import for_each_chunk
+from ._grid import row_chunks
 from ._input import as_output, as_spectral_set, rebuild
 
 __all__ = ["SpectrumCleaner"]

@@ -1,17 +1,14 @@
 """Wavelength-grid arithmetic shared by the preprocessing steps.
 
 Pixel edges from pixel centres, feature names that carry the wavelength, and the row
-chunks (run on a thread pool) that bound the temporaries of the vectorised steps.
+chunks (run on :func:`skstellar.utils._threads.for_each_chunk`) that bound the temporaries
+of the vectorised steps.
 """
-
-import os
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 __all__ = [
     "SPEED_OF_LIGHT_KMS",
-    "for_each_chunk",
     "outer_edges",
     "pixel_edges",
     "row_chunks",
@@ -30,34 +27,6 @@ def row_chunks(n_rows, n_cols):
     """Slices over ``n_rows`` with about ``_CHUNK_ELEMENTS / n_cols`` rows each."""
     size = max(1, _CHUNK_ELEMENTS // max(1, n_cols))
     return [slice(start, min(start + size, n_rows)) for start in range(0, n_rows, size)]
-
-
-# Threads over row chunks: the compiled kernels (and numpy's heavy calls) release the
-# GIL, so the chunks of one step run on all cores. Each chunk writes its own
-# rows of the output and nothing else, so the result does not depend on the number of
-# threads. Capped at 8: the steps are memory-bound beyond that.
-_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-MAX_THREADS = min(8, _CORES)
-_pool = None
-
-
-def for_each_chunk(func, chunks, n_threads=None):
-    """Call ``func(chunk)`` for every chunk, on up to ``n_threads`` threads (default
-    :data:`MAX_THREADS`); exceptions propagate. The calls must touch disjoint outputs."""
-    global _pool
-    chunks = list(chunks)
-    n_threads = MAX_THREADS if n_threads is None else n_threads
-    if n_threads <= 1 or len(chunks) <= 1:
-        for chunk in chunks:
-            func(chunk)
-        return
-    if _pool is None or _pool._max_workers < n_threads:
-        _pool = ThreadPoolExecutor(max_workers=n_threads, thread_name_prefix="skstellar")
-    # one task per thread, each walking its share of the chunks in order
-    shares = [chunks[k::n_threads] for k in range(n_threads)]
-    futures = [_pool.submit(lambda share: [func(c) for c in share], s) for s in shares if s]
-    for f in futures:
-        f.result()
 
 
 def pixel_edges(centres):

@@ -6,7 +6,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from ..utils._sklearn import Interval, StrOptions, _fit_context, check_is_fitted
-from ._grid import for_each_chunk, outer_edges, pixel_edges, row_chunks, wavelength_names
+from ..utils._threads import for_each_chunk
+from ._grid import outer_edges, pixel_edges, row_chunks, wavelength_names
 from ._input import as_output, as_spectral_set, rebuild
 
 __all__ = ["Rebinner"]

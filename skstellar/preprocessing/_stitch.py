@@ -5,7 +5,8 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from ..spectra import SpectralSet
 from ..utils._sklearn import _fit_context, check_is_fitted
-from ._grid import for_each_chunk, row_chunks, wavelength_names
+from ..utils._threads import for_each_chunk
+from ._grid import row_chunks, wavelength_names
 from ._input import as_spectral_set, check_setups
 
 __all__ = ["SetupStitcher"]
