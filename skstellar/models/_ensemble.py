@@ -178,10 +178,10 @@ class CNNLabelRegressor(RegressorMixin, BaseEstimator):
     Notes
     -----
     Labels are standardised internally and NaN labels are masked out of the loss, so a star
-    missing some labels still trains the others. Prediction runs all kept members in one
-    compiled ``tf.function`` over chunks of 256 spectra, on a GPU when TensorFlow sees one; on
-    a CPU, networks of :func:`build_table2` run as blocked convolutions compiled with XLA
-    (the same arithmetic, faster; see the models page).
+    missing some labels still trains the others. Prediction runs all kept members over
+    chunks of spectra: on a CPU, networks of :func:`build_table2` as compiled loops (numba;
+    the same arithmetic, faster than TensorFlow there, see the models page), other networks
+    and every network on a GPU in one compiled ``tf.function``.
     Pickling (``joblib.dump``) stores each member as the bytes of a ``.keras`` file.
     TensorFlow is imported only when a model is fitted, used or unpickled.
 
