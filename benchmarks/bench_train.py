@@ -83,6 +83,7 @@ def main():
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs after the first")
     parser.add_argument("--preset", default="default")
     parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--learning-rate", type=float, default=None)
     parser.add_argument("--assume-epochs", type=int, default=70,
                         help="epochs per member with early stopping, for the ensemble estimate")
     parser.add_argument("--ensemble", action="store_true", help="also train a full ensemble")
@@ -102,7 +103,8 @@ def main():
 
     t = time.perf_counter()
     est = CNNLabelRegressor(max_epochs=1 + args.epochs, patience=1000, preset=args.preset,
-                            batch_size=args.batch_size, random_state=0, n_models=1, n_keep=1).fit(X, y)
+                            batch_size=args.batch_size,
+                            learning_rate=args.learning_rate, random_state=0, n_models=1, n_keep=1).fit(X, y)
     wall = time.perf_counter() - t
     seconds = est.history_[0]["epoch_seconds"]
     per_epoch = seconds[1:].mean()
@@ -115,7 +117,8 @@ def main():
     if args.ensemble:
         t = time.perf_counter()
         est = CNNLabelRegressor(n_models=args.n_models, n_keep=args.n_keep, max_epochs=args.max_epochs,
-                                preset=args.preset, batch_size=args.batch_size, random_state=0).fit(X, y)
+                                preset=args.preset, batch_size=args.batch_size,
+                                learning_rate=args.learning_rate, random_state=0).fit(X, y)
         print(f"ensemble of {args.n_models} (keep {args.n_keep}): {time.perf_counter() - t:.0f} s wall, epochs "
               f"{[len(h['val_loss']) for h in est.history_]}, best val losses {np.round(est.val_losses_, 4).tolist()}")
 
