@@ -46,7 +46,8 @@ def predict_table(pipeline, X):
         In input order, ``n`` rows:
 
         - ``id``: the SpectralSet's ``id`` metadata, else the row number;
-        - per label, its prediction and ``e_<label>`` (the ensemble std). Labels are named
+        - per label, its prediction and ``e_<label>`` (the ensemble std, a calibrated
+          1-sigma error with CNNLabelRegressor's default preset). Labels are named
           by the regressor's ``label_names_``, else ``y0, y1, ...``. A regressor whose
           ``predict`` has no ``return_std`` gives no ``e_`` columns;
         - with a filter: ``training_like`` (bool; False means do not trust the labels),
