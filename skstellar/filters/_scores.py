@@ -9,14 +9,14 @@ Three jobs, vectorised over spectra and chunked so memory stays bounded:
   spectra so that a chosen fraction of them lies above.
 """
 
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 from joblib import effective_n_jobs
 from scipy.spatial import cKDTree
 from threadpoolctl import threadpool_limits
 from sklearn.decomposition import PCA
 from sklearn.model_selection import KFold
+
+from ..utils._threads import for_each_chunk
 
 # Rows per chunk: bounds the temporary (chunk, n_pixels) float64 arrays to ~280 MB for 8669 pixels.
 CHUNK = 4096
@@ -86,23 +86,18 @@ def project(pca, X, noise_floor, n_jobs=None):
     rms = np.empty(n, dtype=np.float64)
     noise = np.empty(n, dtype=np.float64)
 
-    def one(start):
-        chunk = X[start : start + CHUNK]
+    def one(rows):
+        chunk = X[rows]
         z = pca.transform(chunk)
-        coords[start : start + CHUNK] = z
+        coords[rows] = z
         diff = chunk - pca.inverse_transform(z)
-        rms[start : start + CHUNK] = np.sqrt(np.mean(np.square(diff, dtype=np.float64), axis=1))
-        noise[start : start + CHUNK] = np.minimum(noise_level(chunk, noise_floor), noise_level(diff, noise_floor))
+        rms[rows] = np.sqrt(np.mean(np.square(diff, dtype=np.float64), axis=1))
+        noise[rows] = np.minimum(noise_level(chunk, noise_floor), noise_level(diff, noise_floor))
 
-    starts = range(0, n, CHUNK)
-    workers = min(len(starts), threads(n_jobs))
-    if workers <= 1:
-        for start in starts:
-            one(start)
-    else:
-        # One BLAS thread per worker: the workers already fill the cores.
-        with threadpool_limits(1), ThreadPoolExecutor(workers) as pool:
-            list(pool.map(one, starts))
+    n_threads = threads(n_jobs)
+    # One BLAS thread per worker when there are several: the workers already fill the cores.
+    with threadpool_limits(1 if n_threads > 1 else None):
+        for_each_chunk(one, [slice(start, start + CHUNK) for start in range(0, n, CHUNK)], n_threads)
     return coords, rms, noise
 
 
