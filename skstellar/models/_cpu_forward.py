@@ -12,9 +12,9 @@ that the accumulator stores alias them). Max pooling and the LeakyReLU follow on
 go through the dense layers as matrix products (BLAS), so their weights are read once per
 chunk, not once per spectrum.
 
-Each kernel call handles rows ``start:stop`` and writes only those rows of its outputs, so
-chunks of spectra run on a thread pool without the GIL (``nogil``) and the result does not
-depend on the number of threads; ``cache=True`` keeps the machine code between sessions.
+Each kernel call handles one chunk of spectra and writes only that chunk's outputs, so
+chunks run on a thread pool without the GIL (``nogil``) and the result does not depend on
+the number of threads; ``cache=True`` keeps the machine code between sessions.
 """
 
 import numpy as np
@@ -110,14 +110,14 @@ def _conv_pool(x, w, b, slope, pool, out, acc):
 
 
 @njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
-def trunk_rows(X, start, stop, offset, inv_scale, weights, biases, slope, pool, scaled, feats):
-    """Convolutional trunk of rows ``start:stop`` of ``X``.
+def trunk_rows(X, offset, inv_scale, weights, biases, slope, pool, scaled, feats):
+    """Convolutional trunk of every row of ``X`` (a chunk of spectra).
 
     X : (n, p) float32 spectra; offset, inv_scale : (p,) input scaling ``(x - offset) *
     inv_scale``; weights, biases : per convolution (c_out, c_in, K) and (c_out,) (numba typed
     lists; c_out even); pool : pooling width after every convolution but the last.
-    Writes the scaled input to ``scaled[: stop - start]`` (if it has rows: the linear skip
-    reads it) and the flattened output, channel by channel, to ``feats[: stop - start]``.
+    Writes the scaled input to ``scaled`` (if it has rows: the linear skip reads it) and the
+    flattened output, channel by channel, to ``feats``.
     """
     p = X.shape[1]
     n_conv = len(weights)
@@ -133,16 +133,16 @@ def trunk_rows(X, start, stop, offset, inv_scale, weights, biases, slope, pool, 
         lengths[i] = length
     hidden = [np.empty((weights[i].shape[0], lengths[i]), np.float32) for i in range(n_conv)]
     n_flat = feats.shape[1]
-    for r in range(start, stop):
+    for r in range(X.shape[0]):
         for i in range(p):
             x[0, i] = (X[r, i] - offset[i]) * inv_scale[i]
         if scaled.shape[0] > 0:
-            scaled[r - start] = x[0]
+            scaled[r] = x[0]
         h = x
         for i in range(n_conv):
             _conv_pool(h, weights[i], biases[i], slope, pool if i < n_conv - 1 else 1, hidden[i], acc)
             h = hidden[i]
-        feats[r - start] = h.reshape(-1)[:n_flat]
+        feats[r] = h.reshape(-1)[:n_flat]
 
 
 class CompiledEnsemble:
@@ -151,8 +151,8 @@ class CompiledEnsemble:
     ``ensemble(X, offset, scale)`` returns float32 ``(n_models, n, n_labels)``: the
     standardised outputs of every member for the ``(n, p)`` spectra ``X``, which the
     members see as ``(X - offset) / scale`` (None: as they are), scaled here row by row.
-    Chunks of ``CHUNK`` spectra run on the package's thread pool, on every core; within a chunk every
-    member reads the same rows while they are in the cache.
+    Chunks of ``CHUNK`` spectra run on the package's thread pool, on every core; within a
+    chunk every member reads the same rows while they are in the cache.
     """
 
     CHUNK = 64
@@ -203,7 +203,7 @@ class CompiledEnsemble:
             for k, (weights, biases, n_flat, dense, skip) in enumerate(self.members):
                 feats = np.empty((m, n_flat), np.float32)
                 # the first member writes the scaled rows; the others reuse them
-                trunk_rows(part, 0, m, off, inv, weights, biases, self.slope, self.pool,
+                trunk_rows(part, off, inv, weights, biases, self.slope, self.pool,
                            scaled if k == 0 else scaled[:0], feats)
                 h = feats
                 for i, (kernel, bias) in enumerate(dense):

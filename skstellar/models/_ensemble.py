@@ -407,7 +407,7 @@ class CNNLabelRegressor(RegressorMixin, BaseEstimator):
                 f"label column(s) {missing.tolist()} have no value in the validation set, so their std cannot "
                 "be calibrated; give more validation stars with these labels or std_calibration='none'."
             )
-        y_val_units = y_val
+        y_val_units = y_val  # y_val is standardised below; the std is calibrated in the units of y
 
         self._y_1d = y.ndim == 1
         self.label_mean_ = np.nanmean(y_train, axis=0)
