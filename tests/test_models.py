@@ -304,6 +304,18 @@ def test_compiled_cpu_prediction_equals_keras(n_features, arch, rng, monkeypatch
     np.testing.assert_allclose(function(X)[0], expected, rtol=0, atol=1e-5 * np.abs(expected).max())
 
 
+def test_pooling_the_generated_code_cannot_block_runs_through_keras(rng):
+    from skstellar.models._predict import KerasEnsemble, make_ensemble_function
+
+    # no block of 4, 8 or 16 lanes holds whole windows of 11 pixels
+    model = build_table2(200, 2, filters=(2, 2), kernel_size=5, pool_size=11, dense_units=(4,))
+    recipe = {**PRESETS["default"], "pool_size": 11}
+    function = make_ensemble_function([model], 200, recipe)
+    assert isinstance(function, KerasEnsemble)
+    X = rng.random((10, 200)).astype(np.float32)
+    np.testing.assert_allclose(function(X)[0], model(X, training=False).numpy(), rtol=1e-6, atol=1e-6)
+
+
 def test_keras_path_chunks_and_scales_like_the_models(rng):
     from skstellar.models._predict import KerasEnsemble
 

@@ -1,10 +1,9 @@
 """Ensemble prediction: all kept members in one call, chunk by chunk.
 
-On a CPU, networks of :func:`build_table2` ("valid" padding) run as compiled loops
-(:class:`~skstellar.models._cpu_forward.CompiledEnsemble`): oneDNN, TensorFlow's CPU
-library, is poor at convolutions of 1 to 8 channels, and so was a blocked re-formulation
-of them compiled with XLA that this module used before (docs/models.rst gives the
-figures). Other networks (a user's builder), and every network on a GPU, run the Keras
+On a CPU, networks of :func:`build_table2` ("valid" padding) run as machine code generated
+for the CPU (:class:`~skstellar.models._cpu_forward.CompiledEnsemble`): oneDNN,
+TensorFlow's CPU library, is poor at convolutions of 1 to 8 channels (docs/models.rst gives
+the figures). Other networks (a user's builder), and every network on a GPU, run the Keras
 models themselves in one ``tf.function``: a call of it avoids ``model.predict``'s
 per-call machinery (design.md measured 6 150 against 4 300 spectra/s), and all members run
 in the same graph call, so a chunk is read once for the whole ensemble.
@@ -21,14 +20,18 @@ def make_ensemble_function(models, n_features, recipe=None):
 
     ``X`` is float32 ``(n, n_features)``; the members see ``(X - offset) / scale``.
     ``recipe`` (``CNNLabelRegressor.recipe_``, None for a user's builder) enables the
-    compiled CPU path for Table-2 networks.
+    compiled CPU path for Table-2 networks whose pooling the generated code can block.
     """
     import tensorflow as tf
 
     if recipe is not None and recipe.get("padding") == "valid" and not tf.config.list_physical_devices("GPU"):
         from ._cpu_forward import CompiledEnsemble
+        from ._trunk_ir import UnsupportedTrunk
 
-        return CompiledEnsemble(models, n_features, recipe)
+        try:
+            return CompiledEnsemble(models, n_features, recipe)
+        except UnsupportedTrunk:  # a pooling width the generated code does not block: Keras runs it
+            pass
     return KerasEnsemble(models, n_features)
 
 
