@@ -46,14 +46,18 @@ def synthetic(n, p, rng):
     return flux.astype(np.float32), labels
 
 
+LABELS = ("teff", "logg", "mgfe", "alfe", "feh")
+
+
 def survey(n):
-    """The mock survey's spectra after the GIRAFFE chain, and its five labels."""
+    """The mock survey's spectra after the GIRAFFE chain, its five labels and the stars' S/N."""
     from skstellar.datasets import make_giraffe_survey
     from skstellar.preprocessing import giraffe_preprocessor
 
     spectra, labels = make_giraffe_survey(n, random_state=0)
     X = giraffe_preprocessor(uncovered="continuum").fit_transform(spectra)
-    return X, np.column_stack([np.asarray(labels[k], dtype=float) for k in ("teff", "logg", "mgfe", "alfe", "feh")])
+    y = np.column_stack([np.asarray(labels[k], dtype=float) for k in LABELS])
+    return X, y, np.asarray(labels["snr"], dtype=float)
 
 
 def peak_rss_gb():
@@ -91,9 +95,15 @@ def main():
     parser.add_argument("--n-keep", type=int, default=8)
     parser.add_argument("--max-epochs", type=int, default=300)
     parser.add_argument("--source", choices=("synthetic", "survey"), default="synthetic")
+    parser.add_argument("--n-test", type=int, default=2000,
+                        help="held-out mock-survey stars on which --ensemble reports its accuracy (--source survey)")
     args = parser.parse_args()
 
-    X, y = synthetic(args.n, args.pixels, np.random.default_rng(0)) if args.source == "synthetic" else survey(args.n)
+    if args.source == "synthetic":
+        X, y = synthetic(args.n, args.pixels, np.random.default_rng(0))
+    else:
+        X, y, snr = survey(args.n + args.n_test)
+        X, y, X_test, y_test, snr_test = X[:args.n], y[:args.n], X[args.n:], y[args.n:], snr[args.n:]
     print(f"{args.n} x {args.pixels} float32 spectra: peak RSS {peak_rss_gb():.2f} GB")
     ridge = None
     if PRESETS[args.preset]["linear_skip"] == "ridge":
@@ -118,9 +128,18 @@ def main():
         t = time.perf_counter()
         est = CNNLabelRegressor(n_models=args.n_models, n_keep=args.n_keep, max_epochs=args.max_epochs,
                                 preset=args.preset, batch_size=args.batch_size,
-                                learning_rate=args.learning_rate, random_state=0).fit(X, y)
+                                learning_rate=args.learning_rate, random_state=0, verbose=1).fit(X, y)
         print(f"ensemble of {args.n_models} (keep {args.n_keep}): {time.perf_counter() - t:.0f} s wall, epochs "
-              f"{[len(h['val_loss']) for h in est.history_]}, best val losses {np.round(est.val_losses_, 4).tolist()}")
+              f"{[len(h['val_loss']) for h in est.history_]}, best val losses {np.round(est.val_losses_, 4).tolist()}, "
+              f"seconds per member {[round(sum(h['epoch_seconds'])) for h in est.history_]}")
+        if args.source == "survey":
+            good = snr_test >= 30
+            mean, std = est.predict(X_test[good], return_std=True)
+            error = mean - y_test[good]
+            print(f"held out, S/N >= 30 ({good.sum()} stars):")
+            for k, name in enumerate(LABELS):
+                print(f"  {name:>5}: bias {error[:, k].mean():8.4f}  scatter {error[:, k].std():8.4f}  "
+                      f"mean std {std[:, k].mean():8.4f}")
 
 
 if __name__ == "__main__":
