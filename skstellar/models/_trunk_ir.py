@@ -179,7 +179,8 @@ def _plan(n_features, convs, pool, lanes, regs):
 
 
 def _generate(n_features, convs, pool, slope, n_skip, lanes, regs):
-    """LLVM IR of ``trunk(n_rows, X, ld_x, offset, inv_scale, params, skip_w, scratch, feats, skip_out)``."""
+    """LLVM IR of ``trunk(n_rows, X, ld_x, offset, inv_scale, params, skip_w, scratch, feats, skip_out)``,
+    and the sizes its caller allocates: scratch floats, convolution parameters, features per row."""
     from llvmlite import ir
 
     f32 = ir.FloatType()
@@ -190,7 +191,7 @@ def _generate(n_features, convs, pool, slope, n_skip, lanes, regs):
     n_rows, X, ld_x, offset, inv_scale, params, skip_w, scratch, feats, skip_out = fn.args
     g = _Builder(fn, lanes)
     b = g.b
-    layers, strides, starts, _ = _plan(n_features, convs, pool, lanes, regs)
+    layers, strides, starts, n_params = _plan(n_features, convs, pool, lanes, regs)
     p, n_vec = n_features, n_features // lanes
     last = layers[-1]
     n_flat = last["c_out"] * last["n_out"]
@@ -281,7 +282,7 @@ def _generate(n_features, convs, pool, slope, n_skip, lanes, regs):
 
     g.loop(0, n_rows, row)
     g.finish()
-    return str(module)
+    return str(module), starts[-1], n_params, n_flat
 
 
 @functools.lru_cache(maxsize=16)
@@ -290,7 +291,8 @@ def _compile(n_features, convs, pool, slope, n_skip, simd):
 
     machine, lanes, regs = _host()
     lanes, regs = simd or (lanes, regs)
-    module = llvm.parse_assembly(_generate(n_features, convs, pool, slope, n_skip, lanes, regs))
+    text, n_scratch, n_params, n_flat = _generate(n_features, convs, pool, slope, n_skip, lanes, regs)
+    module = llvm.parse_assembly(text)
     module.verify()
     builder = llvm.create_pass_builder(machine, llvm.create_pipeline_tuning_options(speed_level=3))
     builder.getModulePassManager().run(module, builder)
@@ -298,10 +300,8 @@ def _compile(n_features, convs, pool, slope, n_skip, simd):
     engine.finalize_object()
     pointer = ctypes.c_void_p
     signature = ctypes.CFUNCTYPE(None, ctypes.c_int64, pointer, ctypes.c_int64, *[pointer] * 7)
-    layers, _, starts, n_params = _plan(n_features, convs, pool, lanes, regs)
-    n_flat = layers[-1]["c_out"] * layers[-1]["n_out"]
     # the engine owns the machine code: it is kept with the function
-    return engine, signature(engine.get_function_address("trunk")), starts[-1], n_params, n_flat
+    return engine, signature(engine.get_function_address("trunk")), n_scratch, n_params, n_flat
 
 
 class Trunk:
