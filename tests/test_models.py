@@ -112,6 +112,17 @@ def test_one_dimensional_y_gives_one_dimensional_predictions(data):
     assert mean.shape == std.shape == (5,)
 
 
+def test_validation_index_names_the_stars_the_std_was_calibrated_on(data, fitted, all_data):
+    X, y = data
+    val = fitted.validation_index_
+    assert val.size == 40 and np.array_equal(val, np.unique(val))  # ceil(0.4 * 100), sorted, distinct
+    # val_scatter_ is measured on exactly these stars
+    np.testing.assert_allclose(np.std(fitted.predict(X[val]) - y[val], axis=0), fitted.val_scatter_, rtol=1e-5)
+    with_val = CNNLabelRegressor(**TINY, max_epochs=1, n_models=1, n_keep=1, random_state=0).fit(
+        X, y, validation_data=(all_data[0][100:], all_data[1][100:]))
+    assert with_val.validation_index_ is None
+
+
 def test_early_stopping_restores_best_weights_on_user_validation_set(all_data, data):
     X, y = data
     X_val, y_val = all_data[0][100:], all_data[1][100:]

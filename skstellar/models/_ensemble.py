@@ -164,6 +164,10 @@ class CNNLabelRegressor(RegressorMixin, BaseEstimator):
         Standard deviation of the ensemble mean minus the truth over the validation stars
         having the label, in the units of ``y`` (optimistic by a little: the validation stars
         also chose the members and the epoch each stopped at).
+    validation_index_ : ndarray of int or None
+        Rows of the ``X`` given to :meth:`fit` that formed the validation set (sorted), so
+        that training and validation stars can be told apart afterwards; None when
+        ``validation_data`` was passed.
     label_mean_, label_scale_ : ndarray of shape (n_labels,)
         Mean and standard deviation of each label over the stars that have it.
     n_features_in_ : int
@@ -395,7 +399,9 @@ class CNNLabelRegressor(RegressorMixin, BaseEstimator):
         if validation_data is None:
             train, val = self._split(X.shape[0], rng)
             X_train, y_train, X_val, y_val = X[train], y2[train], X[val], y2[val]
+            self.validation_index_ = np.sort(val)
         else:
+            self.validation_index_ = None
             X_train, y_train = X, y2
             X_val = self._check_X(validation_data[0], reset=False)
             _, y_val, _ = self._check_y(validation_data[1], X_val.shape[0])
