@@ -1,0 +1,153 @@
+"""The demo's figures and ``report.html``: what each chain predicted, flagged and read."""
+
+import numpy as np
+
+from . import _figures
+from ._report import Report
+
+__all__ = ["write_report"]
+
+
+def _labels_of(chain, lab):
+    return lab if (chain == "A" or lab == "ali") else lab + "_hr15n"
+
+
+def _one_to_one_data(result, chain, truth_train, predictions, sets_test):
+    """Truth, prediction and set masks over training + test stars of one chain."""
+    n_train = len(result["train"])
+    val = np.zeros(n_train, bool)
+    val[result["pipe"].named_steps["cnn"].validation_index_] = True
+    truth, pred, std = {}, {}, {}
+    for lab in result["labels"]:
+        col = _labels_of(chain, lab)
+        truth[lab] = np.concatenate([np.asarray(truth_train[lab], float), np.asarray(predictions[f"true_{lab}"])])
+        pred[lab] = np.concatenate([np.asarray(result["train"][lab], float), np.asarray(predictions[col])])
+        std[lab] = np.concatenate([np.asarray(result["train"][f"e_{lab}"], float),
+                                   np.asarray(predictions[f"e_{col}"])])
+    pad = np.zeros(len(predictions), bool)
+    sets = {"training": np.concatenate([~val, pad]), "validation": np.concatenate([val, pad])}
+    sets.update({name: np.concatenate([np.zeros(n_train, bool), mask]) for name, mask in sets_test.items()})
+    return truth, pred, std, sets
+
+
+def write_report(out, results, truth_train, predictions, sets_test, science, saliency, summary, settings):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from skstellar.explain import plot_saliency
+
+    report = Report("skstellar demo: stellar labels from mock Gaia-ESO GIRAFFE spectra", figure_dir=out)
+    report.text(
+        f"Trained on {settings['n_train']} mock disk stars at S/N >= 30 ({settings['n_models']} CNN members, "
+        f"the {settings['n_keep']} best kept, at most {settings['max_epochs']} epochs). Chain A reads HR10 + HR21 "
+        "(Ambrosch et al. 2023); chain B reads HR15N (Nepal et al. 2023). Test stars: 'inner' disk stars at "
+        "S/N 10-150 and 'outer' stars outside the training box or with broken spectra.")
+    report.heading("Accuracy against the published figures")
+    report.table([(c, t, n, f"{b:+.3f}", f"{s:.3f}", f"{e:.3f}", p, u) for c, t, u, n, b, s, e, p in summary],
+                 ["chain", "label", "n", "bias", "scatter", "mean e_", "published precision", "unit"],
+                 caption="Inner test stars with S/N >= 30 judged training-like: prediction minus truth")
+    rows = []
+    for name, mask in sets_test.items():
+        for chain, col in (("A", "training_like"), ("B", "training_like_hr15n")):
+            flagged = ~np.asarray(predictions[col], bool)[mask]
+            rows.append((name, chain, int(mask.sum()), f"{100 * flagged.mean():.1f} %" if mask.any() else "-"))
+    report.table(rows, ["set", "chain", "stars", "flagged unlike the training set"])
+
+    for chain, result in results.items():
+        name = "A (HR10 + HR21)" if chain == "A" else "B (HR15N)"
+        truth, pred, std, sets = _one_to_one_data(result, chain, truth_train, predictions, sets_test)
+        labels = result["labels"]
+        report.heading(f"Chain {name}")
+        report.figure(_figures.one_to_one(truth, pred, sets, labels, _titles(), _units()),
+                      f"one_to_one_{chain.lower()}",
+                      f"Chain {name}: predicted against true labels per set, bias and scatter in each panel")
+        test_std = {lab: std[lab][len(result["train"]):] for lab in labels}
+        test_err = {lab: (pred[lab] - truth[lab])[len(result["train"]):] for lab in labels}
+        inner_good = sets_test["inner S/N>=30"]
+        report.figure(_figures.calibration({k: v[inner_good] for k, v in test_err.items()},
+                                           {k: v[inner_good] for k, v in test_std.items()}, labels, _titles(),
+                                           _units()),
+                      f"calibration_{chain.lower()}",
+                      f"Chain {name}: |error| against the calibrated ensemble std, inner S/N >= 30 stars")
+        colour, clabel = ("feh", "[Fe/H] [dex]") if chain == "A" else ("ali", "A(Li) [dex]")
+        inner = np.asarray(predictions["set"]) == "inner"
+        report.figure(_figures.kiel(predictions[_labels_of(chain, "teff")][inner],
+                                    predictions[_labels_of(chain, "logg")][inner],
+                                    predictions[_labels_of(chain, colour)][inner], clabel,
+                                    title=f"Chain {name}: inner test stars"),
+                      f"kiel_{chain.lower()}", f"Chain {name}: Kiel diagram of the predictions, coloured by {clabel}")
+        flag_col = "training_like" if chain == "A" else "training_like_hr15n"
+        report.figure(_figures.similarity_map(result["pipe"].named_steps["similarity"].training_embedding_,
+                                              result["embedding"], sets_test,
+                                              ~np.asarray(predictions[flag_col], bool),
+                                              title=f"Chain {name}: joint t-SNE map"),
+                      f"tsne_{chain.lower()}", f"Chain {name}: t-SNE map of training and test spectra; circled: "
+                      "flagged unlike the training set")
+        sal = saliency[chain]
+        report.figure(plot_saliency(sal["map"], spectrum=sal["mean_spectrum"]), f"saliency_{chain.lower()}",
+                      f"Chain {name}: mean saliency d(label)/d(flux) per pixel, with line markers")
+        report.figure(_correlation_figure(sal["correlation"]), f"saliency_correlation_{chain.lower()}",
+                      f"Chain {name}: correlation between the labels' saliency maps")
+        report.table(_attribution_rows(sal["lines"]), ["label", "line", "wavelength [A]", "sign", "share"],
+                     caption=f"Chain {name}: the lines carrying the most |saliency| per label (within 0.3 A)")
+
+    report.heading("Science: thin and thick disks (chain A)")
+    disks = science["disks"]
+    sub = predictions[disks["rows"]]
+    report.figure(_figures.disk_plane(sub["feh"], sub["mgfe"], disks["population"],
+                                      truth=f"{100 * disks['accuracy']:.0f} %"),
+                  "disks", "[Mg/Fe] against [Fe/H] of training-like inner S/N >= 30 stars, and the HDBSCAN "
+                  "populations (noise in grey)")
+    report.text(f"{disks['n']} stars; {100 * disks['assigned']:.0f} % assigned to a disk, "
+                f"{100 * disks['accuracy']:.0f} % of them to the population the mock drew them from.")
+    report.heading("Science: Li-rich giant candidates (chain B)")
+    li = science["li"]
+    inner = np.asarray(predictions["set"]) == "inner"
+    chosen = np.isin(np.asarray(predictions["id"]), np.asarray(li["table"]["id"]))
+    report.figure(_figures.kiel(predictions["teff_hr15n"][inner], predictions["logg_hr15n"][inner],
+                                predictions["ali"][inner], "A(Li) [dex]", highlight=chosen[inner],
+                                highlight_label="Li-rich candidates", title="Chain B: Li-rich giant candidates"),
+                  "li_rich", "Kiel diagram of chain B's inner test stars, Li-rich candidates starred")
+    report.text(f"{len(li['table'])} candidates; {li['found']} of the {li['planted']} planted Li-rich giants among "
+                "the test stars found.")
+    cols = [c for c in ("id", "teff_hr15n", "logg_hr15n", "ali", "e_ali", "snr", "true_ali", "true_li_rich")
+            if c in li["table"].colnames]
+    report.table([[row[c] for c in cols] for row in li["table"]], cols, caption="Li-rich giant candidates")
+    report.write(out / "report.html")
+    return report
+
+
+def _titles():
+    from .demo import TITLES
+
+    return TITLES
+
+
+def _units():
+    from .demo import UNITS
+
+    return UNITS
+
+
+def _attribution_rows(lines):
+    rows = []
+    for row in lines:
+        rows.append(tuple(row[c] for c in lines.colnames[:5]))
+    return rows
+
+
+def _correlation_figure(correlation):
+    import matplotlib.pyplot as plt
+
+    names = list(correlation["labels"]) if isinstance(correlation, dict) else None
+    matrix = np.asarray(correlation["matrix"] if isinstance(correlation, dict) else correlation)
+    fig, ax = plt.subplots(figsize=(4.6, 4), constrained_layout=True)
+    image = ax.imshow(matrix, vmin=-1, vmax=1, cmap="RdBu_r")
+    fig.colorbar(image, ax=ax, label="correlation of saliency maps")
+    if names:
+        ax.set_xticks(range(len(names)), names, rotation=45)
+        ax.set_yticks(range(len(names)), names)
+    for (i, j), v in np.ndenumerate(matrix):
+        ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7)
+    ax.set_title("saliency correlation between labels")
+    return fig
