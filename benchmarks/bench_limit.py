@@ -1,0 +1,137 @@
+"""The information limit of the mock survey's spectra, and how close the models come to it.
+
+For each test star (disk stars, S/N >= 30) the Cramér-Rao bound is the smallest scatter any
+unbiased estimator can reach from the preprocessed pixels at that star's S/N. The script
+synthesises the star's noise-free spectrum and its neighbours at label +- h
+(``skstellar.datasets.synthesize_spectra``, rest frame: the RV is known), runs them through
+the fitted GIRAFFE chain (HR10 + HR21, 8669 pixels), and takes central finite differences
+as the Jacobian J of the pixels with respect to Teff, log g, [Fe/H], [Mg/Fe], [Al/Fe] and the
+nuisance microturbulence (unknown to the estimator, so it is marginalised: the bound is
+``sqrt(diag(F^-1))`` with F the Fisher matrix of all six). The noise is the generator's:
+sigma = sqrt(flux) / snr per native 0.05 A pixel, so a flux-conserving bin of width w has
+variance flux / snr^2 * 0.05 / w (the correlation that HR10's 0.06 A bins put between
+neighbours is neglected: the bound is then a little optimistic).
+
+It then trains PCA-50 + ridge and, unless ``--no-cnn``, a CNN ensemble of the default recipe on
+the training stars and prints per label: the bound (rms over the test stars), the scatter of
+each model on the same stars, and their ratio to the bound.
+
+    python benchmarks/bench_limit.py                    # 6000 train, 400 test, 4 members keep 3
+    python benchmarks/bench_limit.py --quick            # 600 train, 100 test, 2 members, 5 epochs
+"""
+
+import argparse
+import time
+
+import numpy as np
+from astropy.table import Table
+
+LABELS = ("teff", "logg", "feh", "mgfe", "alfe")
+NUISANCES = ("vmic",)
+STEP = {"teff": 20.0, "logg": 0.02, "feh": 0.01, "mgfe": 0.01, "alfe": 0.01, "vmic": 0.05}
+UNITS = {"teff": "K", "logg": "dex", "feh": "dex", "mgfe": "dex", "alfe": "dex"}
+NATIVE_STEP = 0.05
+
+
+def pixel_widths(wavelength):
+    """Bin width of every stitched pixel (each setup's grid is uniform; setups jump)."""
+    d = np.diff(wavelength)
+    before = np.concatenate([[d[0]], d])
+    after = np.concatenate([d, [d[-1]]])
+    return np.minimum(np.abs(before), np.abs(after))
+
+
+def cramer_rao(truth, preprocessor, wavelength):
+    """Per star and label, the Cramér-Rao bound (marginalised over the nuisances)."""
+    from skstellar.datasets import synthesize_spectra
+
+    params = LABELS + NUISANCES
+    base = {k: np.asarray(truth[k], float) for k in (*LABELS, "vmic")}
+    base["ali"] = np.asarray(truth["ali"], float)
+
+    def pixels(labels):
+        spectra = synthesize_spectra(labels, setups=("HR10", "HR21"), snr=None, rv=0.0)
+        return preprocessor.transform(spectra).astype(np.float64)
+
+    flux = pixels(base)
+    jac = np.empty(flux.shape + (len(params),))
+    for k, name in enumerate(params):
+        up, down = dict(base), dict(base)
+        up[name] = base[name] + STEP[name]
+        down[name] = base[name] - STEP[name]
+        jac[..., k] = (pixels(up) - pixels(down)) / (2 * STEP[name])
+    snr = np.asarray(truth["snr"], float)
+    variance = np.clip(flux, 1e-3, None) / snr[:, None] ** 2 * (NATIVE_STEP / pixel_widths(wavelength))
+    fisher = np.einsum("npk,np,npl->nkl", jac, 1.0 / variance, jac)
+    cov = np.linalg.inv(fisher)
+    return np.sqrt(np.diagonal(cov, axis1=1, axis2=2))[:, : len(LABELS)]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n-train", type=int, default=6000)
+    parser.add_argument("--n-test", type=int, default=400)
+    parser.add_argument("--n-models", type=int, default=4)
+    parser.add_argument("--n-keep", type=int, default=3)
+    parser.add_argument("--max-epochs", type=int, default=300)
+    parser.add_argument("--no-cnn", action="store_true", help="the bound and PCA + ridge only")
+    parser.add_argument("--quick", action="store_true", help="600 train, 100 test, 2 members, 5 epochs")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    if args.quick:
+        args.n_train, args.n_test, args.n_models, args.n_keep, args.max_epochs = 600, 100, 2, 2, 5
+
+    from sklearn.decomposition import PCA
+    from sklearn.linear_model import RidgeCV
+    from sklearn.pipeline import make_pipeline
+
+    from skstellar.datasets import make_giraffe_survey
+    from skstellar.preprocessing import giraffe_preprocessor
+
+    t0 = time.perf_counter()
+    spectra, truth = make_giraffe_survey(args.n_train + args.n_test, population="disk", snr=(30, 150),
+                                         random_state=args.seed, cache=True)
+    train, test = spectra[: args.n_train], spectra[args.n_train:]
+    t_train, t_test = truth[: args.n_train], truth[args.n_train:]
+    pre = giraffe_preprocessor(uncovered="continuum").fit(train)
+    X_train, X_test = pre.transform(train), pre.transform(test)
+    y_train = np.column_stack([np.asarray(t_train[k], float) for k in LABELS])
+    y_test = np.column_stack([np.asarray(t_test[k], float) for k in LABELS])
+    print(f"mock survey: {args.n_train} train, {args.n_test} test disk stars at S/N 30-150 "
+          f"({time.perf_counter() - t0:.0f} s)")
+
+    t0 = time.perf_counter()
+    wavelength = pre.named_steps["stitch"].wavelength_
+    bound = cramer_rao(t_test, pre, wavelength)
+    print(f"Cramér-Rao bound of {args.n_test} test stars: {time.perf_counter() - t0:.0f} s")
+
+    rows = {"bound": np.sqrt(np.mean(bound**2, axis=0))}
+    t0 = time.perf_counter()
+    ridge = make_pipeline(PCA(50, random_state=0), RidgeCV(alphas=np.logspace(-4, 2, 13))).fit(X_train, y_train)
+    rows["PCA-50 + ridge"] = np.std(ridge.predict(X_test) - y_test, axis=0)
+    print(f"PCA-50 + ridge: {time.perf_counter() - t0:.0f} s")
+    if not args.no_cnn:
+        from skstellar.models import CNNLabelRegressor
+
+        t0 = time.perf_counter()
+        cnn = CNNLabelRegressor(n_models=args.n_models, n_keep=args.n_keep, max_epochs=args.max_epochs,
+                                random_state=args.seed, label_names=list(LABELS), verbose=1).fit(X_train, y_train)
+        mean, std = cnn.predict(X_test, return_std=True)
+        rows["CNN ensemble"] = np.std(mean - y_test, axis=0)
+        inside = np.mean(np.abs(mean - y_test) <= std, axis=0)
+        print(f"CNN ensemble ({args.n_models} keep {args.n_keep}): {time.perf_counter() - t0:.0f} s; "
+              "within 1 calibrated std: " + ", ".join(f"{k} {100 * v:.0f} %" for k, v in zip(LABELS, inside)))
+
+    table = Table()
+    table["label"] = [f"{k} [{UNITS[k]}]" for k in LABELS]
+    for name, values in rows.items():
+        table[name] = np.round(values, 4)
+        if name != "bound":
+            table[f"{name} / bound"] = np.round(values / rows["bound"], 2)
+    print()
+    print(f"Scatter of {args.n_test} test stars (S/N 30-150) against the Cramér-Rao bound (rms over stars)")
+    table.pprint(max_width=-1, max_lines=-1)
+
+
+if __name__ == "__main__":
+    main()
