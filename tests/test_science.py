@@ -64,8 +64,8 @@ def test_disk_names_follow_mean_mgfe_not_cluster_number(rng):
     sep = DiskSeparator().fit(np.column_stack([t["feh"], t["mgfe"]]))
     names = sep.cluster_names_
     means = sep.cluster_means_[:, 1]
-    thin = [i for i, name in names.items() if name == "thin"][0]
-    thick = [i for i, name in names.items() if name == "thick"][0]
+    thin = next(i for i, name in names.items() if name == "thin")
+    thick = next(i for i, name in names.items() if name == "thick")
     assert means[thick] > means[thin]
     truth = np.asarray(t["population"])
     assigned = np.isin(sep.labels_, ["thin", "thick"])
@@ -96,7 +96,7 @@ def test_disk_separator_pickles_refits_and_predicts_row_by_row(rng):
     t = noisy_disk(600, rng)
     X = np.column_stack([t["feh"], t["mgfe"]])
     sep = DiskSeparator().fit(X)
-    pop, prob = sep.predict(X, return_probability=True)
+    pop = sep.predict(X)
     back = pickle.loads(pickle.dumps(sep))
     np.testing.assert_array_equal(back.predict(X), pop)
     again = DiskSeparator().fit(X)  # idempotent

@@ -11,10 +11,10 @@ from ._lithium import LI_RICH_COLUMNS, select_li_rich
 from ._quality import QUALITY_COLUMNS, QualityCuts, quality_cuts
 
 __all__ = [
-    "DiskSeparation",
-    "DiskSeparator",
     "LI_RICH_COLUMNS",
     "QUALITY_COLUMNS",
+    "DiskSeparation",
+    "DiskSeparator",
     "QualityCuts",
     "from_xfe",
     "from_xh",

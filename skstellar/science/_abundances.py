@@ -82,6 +82,19 @@ def to_xh(abundance, element, *, solar=None):
 def from_xh(xh, element, *, solar=None):
     """A(X) = [X/H] + A(X)_sun, the inverse of :func:`to_xh`.
 
+    Parameters
+    ----------
+    xh : float or array-like
+        [X/H]. NaN stays NaN.
+    element : str or array-like of str
+        Element symbol(s), case-insensitive.
+    solar : mapping, default=None
+        Symbol -> solar A(X); None: Grevesse, Asplund & Sauval (2007).
+
+    Returns
+    -------
+    float or ndarray
+
     Examples
     --------
     >>> from skstellar.science import from_xh
@@ -122,6 +135,21 @@ def to_xfe(abundance, abundance_fe, element, *, solar=None):
 
 def from_xfe(xfe, feh, element, *, solar=None):
     """A(X) = [X/Fe] + [Fe/H] + A(X)_sun, the inverse of :func:`to_xfe` given [Fe/H].
+
+    Parameters
+    ----------
+    xfe : float or array-like
+        [X/Fe].
+    feh : float or array-like
+        [Fe/H] of the same stars (``to_xh(A(Fe), "Fe")``).
+    element : str or array-like of str
+        Symbol(s) of X.
+    solar : mapping, default=None
+        Symbol -> solar A(X); None: Grevesse, Asplund & Sauval (2007).
+
+    Returns
+    -------
+    float or ndarray
 
     Examples
     --------

@@ -6,7 +6,13 @@ from typing import NamedTuple
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from ..utils._sklearn import Interval, StrOptions, _fit_context, check_is_fitted, validate_data
+from ..utils._sklearn import (
+    Interval,
+    StrOptions,
+    _fit_context,
+    check_is_fitted,
+    validate_data,
+)
 from ._tables import column
 
 __all__ = ["DiskSeparation", "DiskSeparator", "separate_disks"]
