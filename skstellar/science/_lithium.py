@@ -47,7 +47,9 @@ def select_li_rich(
     Parameters
     ----------
     table : astropy Table, pandas DataFrame, structured array or dict of columns
-        The catalogue, e.g. the output of :func:`skstellar.predict_table`.
+        The catalogue, e.g. the output of :func:`skstellar.predict_table`, whose
+        ``e_<label>`` columns (the ensemble's calibrated std) the error cuts read; it has
+        no S/N: add it from the spectra's metadata, or pass ``min_snr=None``.
     min_ali, max_logg, max_teff, min_snr : float or None
         The cuts A(Li) > ``min_ali``, log g < ``max_logg``, Teff < ``max_teff`` (K),
         S/N > ``min_snr``.
