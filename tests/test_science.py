@@ -290,6 +290,8 @@ def test_quality_cuts_on_other_tables_and_column_names():
     df = t.to_pandas()
     assert df["tech"].isna()[0]  # pandas holds the masked flag as a missing value
     np.testing.assert_array_equal(quality_cuts(df).mask, expected)
+    df["peculi"] = pd.Series([None, "", np.nan, None, pd.NA, None], dtype=object)  # missing = empty
+    np.testing.assert_array_equal(quality_cuts(df).mask, expected)
     d = {k: np.asarray(t[k]) for k in t.colnames if k not in ("tech",)}
     np.testing.assert_array_equal(quality_cuts(d, columns={"flags": "peculi"}).mask, [True, False, False, False, False, True])
 

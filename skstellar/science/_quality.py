@@ -42,7 +42,8 @@ def _flag_empty(table, name, what):
     if data.dtype.kind in "fc":  # a flag column read as numbers holds only NaN where it is empty
         return mask | np.isnan(data)
     text = np.char.strip(np.asarray(data).astype(str))
-    return mask | (text == "") | (np.char.lower(text) == "nan")
+    # pandas writes a missing flag as NaN or None, which become these strings.
+    return mask | np.isin(np.char.lower(text), ["", "nan", "none", "<na>"])
 
 
 def quality_cuts(
