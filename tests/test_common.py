@@ -13,10 +13,25 @@ EXPECTED = {
     "SetupStitcher",
     "TSNESimilarityFilter",
     "CNNLabelRegressor",
+    "DiskSeparator",
 }
 
 # check name -> reason, per estimator class name; every entry must say why it cannot pass.
-EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {}
+_STR_PREDICTIONS = (
+    "predict returns population names ('thin', 'thick', ...), which this check compares with "
+    "assert_allclose, for numbers only; tests/test_science.py checks the same property on the names"
+)
+EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {
+    "DiskSeparator": {
+        name: _STR_PREDICTIONS
+        for name in (
+            "check_estimators_pickle",
+            "check_fit_idempotent",
+            "check_methods_sample_order_invariance",
+            "check_methods_subset_invariance",
+        )
+    },
+}
 
 
 def _instance(cls):

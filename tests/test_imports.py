@@ -7,7 +7,7 @@ import sys
 import pytest
 
 LIGHT_MODULES = ["skstellar", "skstellar.spectra", "skstellar.io", "skstellar.preprocessing",
-                 "skstellar.datasets", "skstellar.filters"]
+                 "skstellar.datasets", "skstellar.filters", "skstellar.science"]
 
 
 @pytest.mark.parametrize("module", LIGHT_MODULES)

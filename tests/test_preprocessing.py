@@ -18,6 +18,7 @@ from skstellar.preprocessing import (
     SetupStitcher,
     SpectrumCleaner,
     giraffe_preprocessor,
+    lithium_preprocessor,
 )
 from skstellar.preprocessing._grid import pixel_edges
 from skstellar.spectra import SpectralSet
@@ -640,6 +641,27 @@ def test_giraffe_grid_is_covered_from_minus_175_to_plus_1015_kms():
     assert pre.fit_transform(make_giraffe(2, rv=[-175.0, 1000.0])).shape == (2, 8669)
     with pytest.raises(ValueError, match=r"star 0 \(id 'star0'\) covers 8479.982-.*'HR21'.*missing 8479.950-8479.982 A"):
         pre.transform(make_giraffe(1, rv=-177.0))
+
+
+def test_lithium_chain_puts_li_back_at_rest_and_covers_460_kms():
+    w = 6444.0 + 0.05 * np.arange(7481)  # the native HR15N grid, 6444-6818 A
+    rv = np.array([-455.0, 0.0, 300.0, 455.0])
+    rest = absorption(w, [6562.8, 6707.8], np.array([0.5, 0.6, 0.7, 0.8]))
+    obs = np.stack([np.interp(w, w * (1 + v / C_KMS), f) for v, f in zip(rv, rest)])
+    s = SpectralSet.from_arrays({"HR15N": (w, obs)}, meta={"rv": rv})
+    pre = lithium_preprocessor()
+    X = pre.fit_transform(s)
+    assert X.shape == (4, 4701)
+    names = pre.get_feature_names_out()
+    assert names[0] == "HR15N_6455.000" and names[-1] == "HR15N_6807.500"
+    grid = pre.named_steps["stitch"].wavelength_
+    li = (grid > 6700) & (grid < 6715)
+    for row in X:
+        assert abs(grid[li][np.argmin(row[li])] - 6707.8) <= 0.0375 + 1e-9  # half a bin
+    with pytest.raises(ValueError, match="HR15N"):
+        pre.transform(SpectralSet.from_arrays({"HR15N": (w, obs[:1])}, meta={"rv": [480.0]}))
+    with pytest.raises(ValueError, match="HR15N"):
+        lithium_preprocessor().fit(make_giraffe(1))
 
 
 def test_stitcher_order_subset_and_errors():

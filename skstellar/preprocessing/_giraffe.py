@@ -1,4 +1,5 @@
-"""The preprocessing chain of Ambrosch et al. (2023) for Gaia-ESO GIRAFFE HR10 + HR21."""
+"""The preprocessing chains of the two papers: Ambrosch et al. (2023) for Gaia-ESO GIRAFFE
+HR10 + HR21, Nepal et al. (2023) for HR15N (lithium)."""
 
 from sklearn.pipeline import Pipeline
 
@@ -7,12 +8,26 @@ from ._rebin import Rebinner
 from ._rv import RadialVelocityCorrector
 from ._stitch import SetupStitcher
 
-__all__ = ["GIRAFFE_RANGES", "GIRAFFE_STEPS", "giraffe_preprocessor"]
+__all__ = [
+    "GIRAFFE_RANGES",
+    "GIRAFFE_STEPS",
+    "LITHIUM_RANGE",
+    "LITHIUM_STEP",
+    "giraffe_preprocessor",
+    "lithium_preprocessor",
+]
 
 #: Output bin width (Angstrom) per setup.
 GIRAFFE_STEPS = {"HR10": 0.06, "HR21": 0.1}
 #: First and last output bin centre (Angstrom) per setup.
 GIRAFFE_RANGES = {"HR10": (5350.0, 5600.0), "HR21": (8480.0, 8930.0)}
+#: Output bin width (Angstrom) of the HR15N chain: the resolution element at Li I 6707.8 A
+#: (R = 17 000: FWHM 0.39 A) spans 5.3 bins, as HR10's (4.6 at 0.06 A) and HR21's (5.4 at 0.1 A).
+LITHIUM_STEP = 0.075
+#: First and last output bin centre (Angstrom) of the HR15N chain: the native 6444-6818 A less
+#: 11 A (510 km/s) and 10.5 A (460 km/s), so any star with |rv| < 460 km/s covers it (the mock
+#: survey draws |rv| <= 350 km/s); H alpha (6562.8 A) and Li I (6707.8 A) lie well inside.
+LITHIUM_RANGE = (6455.0, 6807.5)
 
 
 def giraffe_preprocessor(*, sigma=5.0, rv="rv", uncovered="raise", errors=False):
@@ -56,19 +71,68 @@ def giraffe_preprocessor(*, sigma=5.0, rv="rv", uncovered="raise", errors=False)
     >>> giraffe_preprocessor().fit_transform(s).shape
     (2, 8669)
     """
+    return _chain(dict(GIRAFFE_STEPS), dict(GIRAFFE_RANGES), sigma, rv, uncovered, errors)
+
+
+def lithium_preprocessor(*, sigma=5.0, rv="rv", uncovered="raise", errors=False):
+    """The preprocessing steps of the lithium chain (Nepal et al. 2023), GIRAFFE HR15N.
+
+    Clean (5 sigma spikes, zero and NaN pixels) -> shift to the rest frame (metadata
+    column ``rv``) -> rebin HR15N to 0.075 A over 6455-6807.5 A -> one 4701-column array
+    covering H alpha and Li I 6707.8 A (and the Ca I 6717.7 A and Fe I lines beside it).
+    The same steps and parameters as :func:`giraffe_preprocessor`; only the setup, step
+    and range differ (see ``LITHIUM_STEP`` and ``LITHIUM_RANGE`` for why these).
+
+    The labels of the paper (Teff, log g, [Fe/H], A(Li)) are learnt by the same
+    :class:`~skstellar.models.CNNLabelRegressor` with its default recipe: the package has
+    no separate "nepal2023" network preset, the Table 2 layers adapting to the shorter
+    input.
+
+    Parameters
+    ----------
+    sigma : float, default=5.0
+        Spike threshold of the :class:`SpectrumCleaner`.
+    rv : str, float or array-like, default="rv"
+        Radial velocities for the :class:`RadialVelocityCorrector`.
+    uncovered : {"raise", "continuum"}, default="raise"
+        What the :class:`Rebinner` does with spectra not covering the grid.
+    errors : bool, default=False
+        Whether the cleaner and the rebinner carry flux errors along (see
+        :func:`giraffe_preprocessor`).
+
+    Returns
+    -------
+    sklearn.pipeline.Pipeline
+        Steps ``"clean"``, ``"rv"``, ``"rebin"``, ``"stitch"``; fit it on a SpectralSet
+        with the setup HR15N.
+
+    See Also
+    --------
+    giraffe_preprocessor : The HR10 + HR21 chain of Ambrosch et al. (2023).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skstellar.spectra import SpectralSet
+    >>> from skstellar.preprocessing import lithium_preprocessor
+    >>> w = 6444.0 + 0.05 * np.arange(7481)
+    >>> s = SpectralSet.from_arrays({"HR15N": (w, np.ones((2, w.size)))},
+    ...                             meta={"rv": [12.0, -300.0]})
+    >>> X = lithium_preprocessor().fit_transform(s)
+    >>> X.shape
+    (2, 4701)
+    """
+    return _chain(
+        {"HR15N": LITHIUM_STEP}, {"HR15N": LITHIUM_RANGE}, sigma, rv, uncovered, errors
+    )
+
+
+def _chain(steps, ranges, sigma, rv, uncovered, errors):
     return Pipeline(
         [
             ("clean", SpectrumCleaner(sigma=sigma, errors=errors)),
             ("rv", RadialVelocityCorrector(rv=rv)),
-            (
-                "rebin",
-                Rebinner(
-                    step=dict(GIRAFFE_STEPS),
-                    ranges=dict(GIRAFFE_RANGES),
-                    uncovered=uncovered,
-                    errors=errors,
-                ),
-            ),
-            ("stitch", SetupStitcher(setups=["HR10", "HR21"], copy=False)),
+            ("rebin", Rebinner(step=steps, ranges=ranges, uncovered=uncovered, errors=errors)),
+            ("stitch", SetupStitcher(setups=list(steps), copy=False)),
         ]
     )
