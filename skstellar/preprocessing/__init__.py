@@ -8,6 +8,7 @@ Ambrosch et al. (2023).
 
 from ._clean import SpectrumCleaner
 from ._giraffe import GIRAFFE_RANGES, GIRAFFE_STEPS, giraffe_preprocessor
+from ._mask import LineMasker
 from ._rebin import Rebinner
 from ._rv import RadialVelocityCorrector
 from ._stitch import SetupStitcher
@@ -15,6 +16,7 @@ from ._stitch import SetupStitcher
 __all__ = [
     "GIRAFFE_RANGES",
     "GIRAFFE_STEPS",
+    "LineMasker",
     "RadialVelocityCorrector",
     "Rebinner",
     "SetupStitcher",
