@@ -231,7 +231,7 @@ def main():
         print(f"{'':<10} epochs per member {epochs}, best val loss {np.round(model.val_losses_, 4).tolist()}"
               f"{', ' + str(overrides) if overrides else ''}")
         if calibrated:
-            raw_val = model._member_predictions(X_train[val_rows], offset=model._x_offset, scale=model._x_scale)
+            raw_val = model._member_predictions(X_train[val_rows], offset=model.input_offset_, scale=model.input_scale_)
             report_calibration(model, y_train[val_rows], raw_val, y_test, snr, mean, std)
 
 

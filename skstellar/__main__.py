@@ -11,8 +11,9 @@ import os
 import sys
 import time
 
+from ._labels import LABEL_UNITS as UNITS
+
 LABELS = ("teff", "logg", "feh", "mgfe", "alfe")
-UNITS = {"teff": "K", "logg": "dex", "feh": "dex", "mgfe": "dex", "alfe": "dex"}
 
 
 def _parser():

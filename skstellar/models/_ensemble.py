@@ -170,6 +170,10 @@ class CNNLabelRegressor(RegressorMixin, BaseEstimator):
         ``validation_data`` was passed.
     label_mean_, label_scale_ : ndarray of shape (n_labels,)
         Mean and standard deviation of each label over the stars that have it.
+    input_offset_, input_scale_ : float32 scalar or ndarray of shape (n_features_in_,), or None
+        The input transform: the members see ``(X - input_offset_) / input_scale_`` (1 and
+        -1 for ``input_scaling="center"``, the training mean and standard deviation of
+        every pixel for "standardize"; None for "none": the flux as given).
     n_features_in_ : int
         Number of pixels of each spectrum seen at fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -422,7 +426,7 @@ class CNNLabelRegressor(RegressorMixin, BaseEstimator):
         if not np.isfinite(self.label_mean_).all():
             empty = np.flatnonzero(~np.isfinite(self.label_mean_)).tolist()
             raise ValueError(f"label column(s) {empty} have no value in the training part of the split.")
-        self._x_offset, self._x_scale = self._input_transform(X_train, recipe["input_scaling"])
+        self.input_offset_, self.input_scale_ = self._input_transform(X_train, recipe["input_scaling"])
         X_train, X_val = (self._scale_X(part) for part in (X_train, X_val))
         y_train, y_val = (((part - self.label_mean_) / self.label_scale_).astype(np.float32)
                           for part in (y_train, y_val))
@@ -490,8 +494,8 @@ class CNNLabelRegressor(RegressorMixin, BaseEstimator):
 
     def _scale_X(self, X):
         X = np.asarray(X, dtype=np.float32)
-        if self._x_offset is not None:
-            X = (X - self._x_offset) / self._x_scale
+        if self.input_offset_ is not None:
+            X = (X - self.input_offset_) / self.input_scale_
         return np.ascontiguousarray(X, dtype=np.float32)
 
     def _load_members(self):
@@ -522,7 +526,7 @@ class CNNLabelRegressor(RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = self._check_X(X, reset=False)
-        raw = self._member_predictions(X, offset=self._x_offset, scale=self._x_scale)
+        raw = self._member_predictions(X, offset=self.input_offset_, scale=self.input_scale_)
         mean = raw.mean(axis=0)
         std = raw.std(axis=0)
         if self.recipe_["std_calibration"] == "validation":
@@ -531,6 +535,65 @@ class CNNLabelRegressor(RegressorMixin, BaseEstimator):
         if self._y_1d:
             mean, std = mean[:, 0], std[:, 0]
         return (mean, std) if return_std else mean
+
+    def label_function(self, members=None):
+        """The prediction function of the members as one differentiable TensorFlow function.
+
+        ``function(flux)`` maps a float32 tensor of spectra, as given to :meth:`predict`, to
+        the float32 predictions of each member in the units of y: input transform
+        (``input_offset_``, ``input_scale_``), network (with its linear skip, which is one of
+        its layers), label standardisation undone (``label_mean_``, ``label_scale_``). It is
+        what :meth:`predict` computes before the mean over the members, but in TensorFlow (the
+        compiled CPU path of :meth:`predict` has no gradient), so that a ``tf.GradientTape``
+        differentiates it: :func:`skstellar.explain.saliency` does. It is a plain Python
+        function; wrap it in ``tf.function`` (with the tape inside) for speed.
+
+        Parameters
+        ----------
+        members : sequence of int, default=None
+            Positions in ``members_`` of the members to run; None runs all kept members.
+
+        Returns
+        -------
+        function : callable
+            ``function(flux) -> labels``: ``flux`` of shape (n, n_features_in_), float32;
+            ``labels`` of shape (n_members, n, n_labels), float32.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skstellar.models import CNNLabelRegressor
+        >>> rng = np.random.default_rng(0)
+        >>> X = (1 - 0.5 * rng.random((40, 30))).astype(np.float32)
+        >>> reg = CNNLabelRegressor(filters=(2,), kernel_size=3, dense_units=(4,), max_epochs=2,
+        ...                         n_models=2, n_keep=2, random_state=0).fit(X, X[:, :2])
+        >>> labels = reg.label_function()(X[:3]).numpy()
+        >>> labels.shape
+        (2, 3, 2)
+        >>> np.allclose(labels.mean(axis=0), reg.predict(X[:3]), atol=1e-5)
+        True
+        """
+        check_is_fitted(self)
+        import tensorflow as tf
+
+        if members is None:
+            chosen = list(self.members_)
+        else:
+            positions = np.atleast_1d(np.asarray(members))
+            if positions.size == 0 or positions.dtype.kind not in "iu" or (
+                    (positions < 0) | (positions >= len(self.members_))).any():
+                raise ValueError(f"members must be positions in members_ (0 to {len(self.members_) - 1}); "
+                                 f"got {members!r}.")
+            chosen = [self.members_[int(i)] for i in positions]
+        offset, scale = self.input_offset_, self.input_scale_
+        label_mean = tf.constant(self.label_mean_, dtype=tf.float32)
+        label_scale = tf.constant(self.label_scale_, dtype=tf.float32)
+
+        def function(flux):
+            x = flux if offset is None else (flux - offset) / scale
+            return tf.stack([model(x, training=False) for model in chosen]) * label_scale + label_mean
+
+        return function
 
     # ------------------------------------------------------------------ persistence
     def __getstate__(self):
@@ -541,6 +604,8 @@ class CNNLabelRegressor(RegressorMixin, BaseEstimator):
         return state
 
     def __setstate__(self, state):
+        if "_x_offset" in state:  # models pickled before the input transform was public
+            state["input_offset_"], state["input_scale_"] = state.pop("_x_offset"), state.pop("_x_scale")
         super().__setstate__(state)
         if "_member_bytes" in state:
             self._load_members()

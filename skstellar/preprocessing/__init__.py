@@ -16,6 +16,7 @@ from ._giraffe import (
     giraffe_preprocessor,
     lithium_preprocessor,
 )
+from ._mask import LineMasker
 from ._rebin import Rebinner
 from ._rv import RadialVelocityCorrector
 from ._stitch import SetupStitcher
@@ -25,6 +26,7 @@ __all__ = [
     "GIRAFFE_STEPS",
     "LITHIUM_RANGE",
     "LITHIUM_STEP",
+    "LineMasker",
     "RadialVelocityCorrector",
     "Rebinner",
     "SetupStitcher",
