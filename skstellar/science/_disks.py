@@ -107,7 +107,7 @@ class DiskSeparator(BaseEstimator):
         -------
         self
         """
-        import hdbscan
+        import hdbscan  # here, not at the top: it takes seconds and imports pandas
 
         X = validate_data(self, X, ensure_all_finite="allow-nan", ensure_min_samples=2, dtype=np.float64)
         if not -X.shape[1] <= self.alpha_column < X.shape[1]:
@@ -190,7 +190,6 @@ class DiskSeparator(BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
-        tags.non_deterministic = False
         return tags
 
 
