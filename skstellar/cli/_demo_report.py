@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from .._labels import LABEL_TITLES as TITLES
+from .._labels import LABEL_UNITS as UNITS
 from . import _figures
 from ._report import Report
 
@@ -58,15 +60,15 @@ def write_report(out, results, truth_train, predictions, sets_test, science, sal
         truth, pred, std, sets = _one_to_one_data(result, chain, truth_train, predictions, sets_test)
         labels = result["labels"]
         report.heading(f"Chain {name}")
-        report.figure(_figures.one_to_one(truth, pred, sets, labels, _titles(), _units()),
+        report.figure(_figures.one_to_one(truth, pred, sets, labels, TITLES, UNITS),
                       f"one_to_one_{chain.lower()}",
                       f"Chain {name}: predicted against true labels per set, bias and scatter in each panel")
         test_std = {lab: std[lab][len(result["train"]):] for lab in labels}
         test_err = {lab: (pred[lab] - truth[lab])[len(result["train"]):] for lab in labels}
         inner_good = sets_test["inner S/N>=30"]
         report.figure(_figures.calibration({k: v[inner_good] for k, v in test_err.items()},
-                                           {k: v[inner_good] for k, v in test_std.items()}, labels, _titles(),
-                                           _units()),
+                                           {k: v[inner_good] for k, v in test_std.items()}, labels, TITLES,
+                                           UNITS),
                       f"calibration_{chain.lower()}",
                       f"Chain {name}: |error| against the calibrated ensemble std, inner S/N >= 30 stars")
         colour, clabel = ("feh", "[Fe/H] [dex]") if chain == "A" else ("ali", "A(Li) [dex]")
@@ -84,12 +86,15 @@ def write_report(out, results, truth_train, predictions, sets_test, science, sal
                       f"tsne_{chain.lower()}", f"Chain {name}: t-SNE map of training and test spectra; circled: "
                       "flagged unlike the training set")
         sal = saliency[chain]
-        report.figure(plot_saliency(sal["map"], spectrum=sal["mean_spectrum"]), f"saliency_{chain.lower()}",
+        report.figure(plot_saliency(sal["map"]), f"saliency_{chain.lower()}",
                       f"Chain {name}: mean saliency d(label)/d(flux) per pixel, with line markers")
         report.figure(_correlation_figure(sal["correlation"]), f"saliency_correlation_{chain.lower()}",
                       f"Chain {name}: correlation between the labels' saliency maps")
-        report.table(_attribution_rows(sal["lines"]), ["label", "line", "wavelength [A]", "sign", "share"],
-                     caption=f"Chain {name}: the lines carrying the most |saliency| per label (within 0.3 A)")
+        report.table(_attribution_rows(sal["lines"], sal["correlation"]),
+                     ["label", "first line", "second line", "third line", "on own element's lines",
+                      "borrowed from other elements"],
+                     caption=f"Chain {name}: lines carrying the largest shares of each label's |saliency| "
+                     "(within 0.3 A; sign - : a deeper line raises the label)")
 
     report.heading("Science: thin and thick disks (chain A)")
     disks = science["disks"]
@@ -117,36 +122,36 @@ def write_report(out, results, truth_train, predictions, sets_test, science, sal
     return report
 
 
-def _titles():
-    from .demo import TITLES
-
-    return TITLES
-
-
-def _units():
-    from .demo import UNITS
-
-    return UNITS
-
-
-def _attribution_rows(lines):
+def _attribution_rows(lines, correlation, top=3):
     rows = []
-    for row in lines:
-        rows.append(tuple(row[c] for c in lines.colnames[:5]))
+    for row in correlation:
+        label = row["label"]
+        mine = lines[lines["label"] == label][:top]
+        cells = [f"{r['species']} {r['wavelength']:.2f} ({r['sign']}) {100 * r['share']:.0f} %" for r in mine]
+        cells += [""] * (top - len(cells))
+        rows.append((_title(label), *cells, _share(row["own"]), _share(row["borrowed"])))
     return rows
+
+
+def _share(x):
+    return "-" if not np.isfinite(x) else f"{100 * x:.0f} %"
+
+
+def _title(label):
+    return TITLES.get(label, label)
 
 
 def _correlation_figure(correlation):
     import matplotlib.pyplot as plt
 
-    names = list(correlation["labels"]) if isinstance(correlation, dict) else None
-    matrix = np.asarray(correlation["matrix"] if isinstance(correlation, dict) else correlation)
+    names = list(correlation["label"])
+    matrix = np.array([[float(row[other]) for other in names] for row in correlation])
     fig, ax = plt.subplots(figsize=(4.6, 4), constrained_layout=True)
     image = ax.imshow(matrix, vmin=-1, vmax=1, cmap="RdBu_r")
-    fig.colorbar(image, ax=ax, label="correlation of saliency maps")
-    if names:
-        ax.set_xticks(range(len(names)), names, rotation=45)
-        ax.set_yticks(range(len(names)), names)
+    fig.colorbar(image, ax=ax, label="Pearson correlation of the saliency maps")
+    titles = [_title(n) for n in names]
+    ax.set_xticks(range(len(names)), titles, rotation=45)
+    ax.set_yticks(range(len(names)), titles)
     for (i, j), v in np.ndenumerate(matrix):
         ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7)
     ax.set_title("saliency correlation between labels")

@@ -66,7 +66,8 @@ def write_predictions(table_or_arrays, path, *, format=None, overwrite=False):
 
     Notes
     -----
-    ECSV keeps every dtype, unit and ``table.meta`` exactly. FITS keeps dtypes; its
+    ECSV keeps every dtype, unit and ``table.meta`` exactly. FITS keeps dtypes and the
+    units the FITS standard knows (K, not dex); its
     column names should be ASCII letters, digits and underscores (astropy warns otherwise,
     e.g. for ``"[Fe/H]"``), and ``table.meta`` values a FITS header cannot hold (dicts,
     nested lists) are written as JSON text. CSV keeps only the values: read it with
@@ -107,6 +108,12 @@ def write_predictions(table_or_arrays, path, *, format=None, overwrite=False):
         raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.")
     if fmt == "fits":
         table.meta = {k: _fits_meta_value(v) for k, v in table.meta.items()}
+        for name in table.colnames:
+            # A unit the FITS standard lacks (dex) would be written as an unreadable TUNIT
+            # with a warning per column; FITS drops it, ECSV keeps it.
+            unit = table[name].unit
+            if unit is not None and not _fits_unit(unit):
+                table[name].unit = None
     table.write(path, format=_FORMATS[fmt], overwrite=overwrite)
     return table
 
@@ -202,6 +209,14 @@ def _add_column(table, name, values, what):
             f"{what} column {name!r} would repeat an existing column {table.colnames}."
         )
     table[name] = values
+
+
+def _fits_unit(unit):
+    try:
+        unit.to_string("fits")
+    except ValueError:
+        return False
+    return True
 
 
 def _fits_meta_value(value):
