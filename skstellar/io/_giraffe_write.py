@@ -63,7 +63,8 @@ def write_ges_giraffe(spectra, folder, *, overwrite=False):
     stays ``NaN``). Computed in float64 and stored as float32, the error reads back to
     within one float32 rounding (relative 1.2e-7). ``VEL``, ``EVEL`` and ``S_N`` come from
     the metadata columns ``rv_<setup>``, ``e_rv_<setup>`` and ``snr_<setup>`` when present
-    (as :func:`read_ges_giraffe` gives them), else ``rv``, ``e_rv`` and ``snr``, else NaN.
+    (as :func:`read_ges_giraffe` gives them), else ``rv``, ``e_rv`` and ``snr``, else NaN; the
+    reader's ``rv`` of several setups is their mean, equal up to its rounding (1e-16).
 
     Examples
     --------
