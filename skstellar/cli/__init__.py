@@ -14,7 +14,7 @@ import warnings
 from . import demo, info, predict, train
 from .predict import EXIT_INCOMPLETE, EXIT_OK
 
-__all__ = ["main", "build_parser", "EXIT_OK", "EXIT_ERROR", "EXIT_USAGE", "EXIT_INCOMPLETE"]
+__all__ = ["EXIT_ERROR", "EXIT_INCOMPLETE", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
 
 EXIT_ERROR, EXIT_USAGE = 1, 2
 _COMMANDS = (demo, train, predict, info)

@@ -94,7 +94,7 @@ def _index_one(reader, path):
             # astropy only warns of a truncated file, then hands out what it could read
             warnings.simplefilter("error", AstropyWarning)
             spectrum = reader.read([path])
-    except Exception as exc:  # any failure of one file becomes its row's status
+    except Exception as exc:  # noqa: BLE001 -- any failure of one file becomes its row's status
         message = " ".join(str(exc).split()) or type(exc).__name__
         return None, None, message.removeprefix(f"{path}: ")
     return str(spectrum.ids[0]), spectrum.setups[0], None

@@ -71,13 +71,13 @@ def predict_chunk(model, spectra):
         name, step = model.steps[k]
         try:
             out = step.transform(data)
-        except Exception:
+        except Exception:  # noqa: BLE001 -- find the stars the step refuses, below
             keep = []
             for j in range(len(data)):
                 try:
                     step.transform(data[[j]])
                     keep.append(j)
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 -- any refusal is this star's status
                     failed[int(alive[j])] = f"{name} failed: {_message(exc)}"
             if not keep:
                 return None, alive[:0], failed
@@ -146,7 +146,7 @@ def run(args):
     for start in tqdm(chunks, desc="predicting", unit="chunk", disable=len(chunks) < 2):
         chunk = complete[start:start + args.chunk_size]
         spectra = reader.read(index.files(chunk, setups), n_jobs=args.n_jobs)
-        table, alive, failed = predict_chunk(model, spectra)
+        table, _, failed = predict_chunk(model, spectra)
         for j, why in failed.items():
             status[row_of[("star", str(spectra.ids[j]))]] = why
         if table is not None:

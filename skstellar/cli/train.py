@@ -115,7 +115,7 @@ def read_labels(path, id_column, label_columns):
         raise FileNotFoundError(f"{path}: no such label table.")
     try:
         table = Table.read(path)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 -- astropy raises many types for a foreign file
         raise ValueError(f"{path}: astropy cannot read this label table ({' '.join(str(exc).split())}).") from None
     for column in [id_column, *label_columns]:
         if column not in table.colnames:
@@ -226,7 +226,7 @@ def run(args):
         print(f"  {name:12s} validation n={d.size:5d}  bias {bias:+10.4g}  scatter {scatter:10.4g} {units[name]}")
 
     out = Path(args.out)
-    extra = {"reader": reader.settings(), "n_train": int(len(train_rows)), "n_validation": int(len(val_rows)),
+    extra = {"reader": reader.settings(), "n_train": len(train_rows), "n_validation": len(val_rows),
              "validation": validation, "skipped": len(skipped)}
     save_model(pipe, out, training_labels=y, label_units=units, preset=preset, extra=extra)
     print(f"saved the model to {out}")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["save_model", "load_model", "model_manifest"]
+__all__ = ["load_model", "model_manifest", "save_model"]
 
 _MARKER = "skstellar-model"
 _FORMAT_VERSION = 1
