@@ -250,3 +250,66 @@ def test_loading_a_model_of_another_version_warns_naming_both(tmp_path):
         warnings.simplefilter("error")
         model, manifest = load_model(tmp_path / "plain.joblib", with_manifest=True)
     assert manifest is None and isinstance(model, Ridge)
+
+
+def test_generic_fits_files_are_indexed_by_file_name(tmp_path):
+    from astropy.io import fits
+
+    from skstellar.cli._files import SpectrumReader, expand_paths, index_files
+
+    for name, rv in (("star_a", 12.0), ("star_b", -3.0)):
+        hdu = fits.PrimaryHDU(np.ones(200, dtype=">f4"))
+        hdu.header.update(CRVAL1=8475.0, CDELT1=0.05, CRPIX1=1.0, VRAD=rv)
+        hdu.writeto(tmp_path / f"{name}.fits")
+    (tmp_path / "broken.fits").write_text("SIMPLE = nonsense")
+    reader = SpectrumReader(format="fits", setup="HR21", rv_keyword="VRAD")
+    index = index_files(reader, expand_paths([str(tmp_path / "*.fits")]), progress=False)
+    assert list(index.stars) == ["star_a", "star_b"] and list(index.stars["star_a"]) == ["HR21"]
+    assert [p.name for p in index.bad] == ["broken.fits"]
+    assert index.order == [("file", tmp_path / "broken.fits"), ("star", "star_a"), ("star", "star_b")]
+    spectra = reader.read(index.files(["star_b", "star_a"], ["HR21"]))
+    assert list(spectra.ids) == ["star_b", "star_a"] and list(spectra.meta["rv"]) == [-3.0, 12.0]
+    with pytest.raises(FileNotFoundError, match="no file matches"):
+        expand_paths([str(tmp_path / "*.fit")])
+
+
+def test_setups_option_builds_a_chain_for_another_instrument():
+    from argparse import Namespace
+
+    from skstellar.cli._presets import preprocessor
+
+    args = Namespace(preset=None, setups=["B", "R"], steps=["0.1"], ranges=["4800:4900", "6500:6600"])
+    name, setups, pipe = preprocessor(args, reader_rv=False)
+    assert name is None and setups == ["B", "R"] and "rv" not in pipe.named_steps
+    assert pipe.named_steps["rebin"].ranges == {"B": (4800.0, 4900.0), "R": (6500.0, 6600.0)}
+    assert pipe.named_steps["rebin"].step == {"B": 0.1, "R": 0.1}
+    name, setups, _ = preprocessor(Namespace(preset="nepal2023", setups=None), reader_rv=True)
+    assert (name, setups) == ("nepal2023", ["HR15N"])
+    args.ranges = ["4800-4900"]
+    with pytest.raises(ValueError, match="--ranges: '4800-4900' \\(setup B\\)"):
+        preprocessor(args, reader_rv=False)
+
+
+def test_info_warns_of_another_version_in_one_line(tmp_path, capsys):
+    from sklearn.linear_model import Ridge
+
+    path = tmp_path / "m.joblib"
+    save_model(Ridge().fit([[0.0], [1.0]], [0.0, 1.0]), path)
+    content = joblib.load(path)
+    content["manifest"]["versions"]["skstellar"] = "0.0.1"
+    joblib.dump(content, path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        assert main(["info", str(path)]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("skstellar: warning: ") and "saved by skstellar 0.0.1" in err and err.count("\n") == 1
+
+
+def test_predict_with_no_usable_star_still_writes_every_row(survey, trained, tmp_path):
+    out = tmp_path / "none.ecsv"
+    hr10 = [survey["root"] / "ges" / f"ges_giraffe_HR10_{i}.fits" for i in survey["ids"][:3]]
+    assert main(["predict", "--model", str(trained["model"]), "--spectra", *map(str, hr10),
+                 "--out", str(out)]) == EXIT_INCOMPLETE
+    table = read_predictions(out)
+    assert list(table["status"]) == ["missing setup: HR21"] * 3
+    assert table.colnames[:4] == ["id", "status", "TEFF", "e_TEFF"]

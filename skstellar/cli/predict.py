@@ -154,7 +154,8 @@ def run(args):
             done.extend(row_of[("star", str(i))] for i in table["id"])
 
     out = Table({"id": np.array(ids, dtype=str), "status": np.array(status, dtype=str)})
-    predicted = vstack(tables) if tables else Table({name: np.zeros(0) for name in ["id", *labels]})
+    empty = ["id", *(f"{e}{name}" for name in labels for e in ("", "e_"))]
+    predicted = vstack(tables) if tables else Table({name: np.zeros(0) for name in empty})
     done = np.asarray(done, dtype=int)
     for name in predicted.colnames[1:]:
         column = np.asarray(predicted[name])
