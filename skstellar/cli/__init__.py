@@ -39,7 +39,9 @@ def main(argv=None):
     # TensorFlow's C++ start-up chatter (oneDNN notes, "no CUDA driver") is noise for a
     # command-line user; a user who wants it sets the variable.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     showwarning = warnings.showwarning
     warnings.showwarning = _one_line_warning
     try:

@@ -83,7 +83,7 @@ def model_manifest(model, *, training_labels=None, label_units=None, preset=None
         "training": _training(training_labels, names),
         "filter": {name: _plain(step.get_params(deep=False)) for name, step in steps
                    if "Filter" in type(step).__name__},
-        "steps": [{"name": name, "class": f"{type(step).__module__}.{type(step).__qualname__}",
+        "steps": [{"name": name, "class": _class_path(step),
                    "params": _plain(step.get_params(deep=False)) if hasattr(step, "get_params") else {}}
                   for name, step in steps],
     }
@@ -220,6 +220,14 @@ def _training(y, names):
         labels[name] = {"n": int(have.size), "min": float(have.min()) if have.size else None,
                         "max": float(have.max()) if have.size else None}
     return {"n_stars": int(y.shape[0]), "labels": labels}
+
+
+def _class_path(obj):
+    """Where users import the class from: ``skstellar.models.X``, not ``skstellar.models._ensemble.X``."""
+    module = type(obj).__module__
+    if module.startswith("skstellar.") and "._" in module:
+        module = module.split("._")[0]
+    return f"{module}.{type(obj).__qualname__}"
 
 
 def _version(dists):
