@@ -45,7 +45,8 @@ def main(argv=None):
     showwarning = warnings.showwarning
     warnings.showwarning = _one_line_warning
     try:
-        return args.run(args)
+        # a command registers its handler as ``run`` (or ``func``, the argparse habit)
+        return (getattr(args, "run", None) or args.func)(args)
     except KeyboardInterrupt:
         print(f"skstellar {args.command}: interrupted", file=sys.stderr)
         return 130
