@@ -1,24 +1,33 @@
 """Reading spectra into a :class:`~skstellar.spectra.SpectralSet` and writing predictions.
 
 - :func:`read_ges_giraffe`: Gaia-ESO Survey GIRAFFE files, several setups matched by star id;
+- :func:`write_ges_giraffe`: a SpectralSet written as GES GIRAFFE files (the inverse);
 - :func:`read_fits_spectra`: generic 1-D FITS spectra with a linear wavelength axis;
 - :func:`to_specutils` / :func:`from_specutils`: conversion to and from specutils ``Spectrum``;
 - :func:`write_predictions` / :func:`read_predictions`: labels, uncertainties, flags and ids
-  as FITS, ECSV or CSV.
+  as FITS, ECSV or CSV;
+- :func:`save_model` / :func:`load_model`: a fitted pipeline with its manifest (versions,
+  setups and grid, labels, training summary); :func:`model_manifest` builds one.
 
 Nothing here imports TensorFlow; specutils is imported only by the conversion functions.
 """
 
 from ._fits import read_fits_spectra
 from ._giraffe import read_ges_giraffe
+from ._giraffe_write import write_ges_giraffe
+from ._model import load_model, model_manifest, save_model
 from ._specutils import from_specutils, to_specutils
 from ._write import read_predictions, write_predictions
 
 __all__ = [
     "read_ges_giraffe",
+    "write_ges_giraffe",
     "read_fits_spectra",
     "to_specutils",
     "from_specutils",
     "write_predictions",
     "read_predictions",
+    "save_model",
+    "load_model",
+    "model_manifest",
 ]
