@@ -66,6 +66,24 @@ def test_mean_member_and_spectrum_maps_agree(small):
     assert table["teff"].shape == (48, 2) and str(table["teff"].unit) == "K"
 
 
+def test_pipeline_pixels_get_the_stitcher_wavelengths_through_a_pass_through_filter(small):
+    from skstellar.filters import TSNESimilarityFilter
+    from skstellar.preprocessing import SetupStitcher
+
+    X, reg = small
+    wave = 8700.0 + 0.1 * np.arange(48)
+    pipe = Pipeline([("stitch", SetupStitcher(wavelength=wave).fit(X)),
+                     ("similarity", TSNESimilarityFilter(**TSNESimilarityFilter._get_test_params()).fit(X)),
+                     ("cnn", reg)])
+    smap = saliency(pipe, X)
+    np.testing.assert_array_equal(smap.wavelength, wave)
+    assert set(smap.setup) == {"spectrum"} and smap.wavelength_unit == "Angstrom"
+    np.testing.assert_allclose(smap.values, saliency(reg, X).values, rtol=1e-5, atol=1e-7)
+    unknown = Pipeline([("stitch", pipe[0]), ("scale", StandardScaler().fit(X)), ("cnn", reg)])
+    with pytest.raises(ValueError, match="step 'scale' \\(StandardScaler\\) is neither"):
+        saliency(unknown, X)
+
+
 def test_bad_input_is_named(small):
     X, reg = small
     with pytest.raises(NotFittedError):
