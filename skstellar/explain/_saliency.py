@@ -228,7 +228,8 @@ def saliency(model, X, *, labels=None, per="mean", members="kept", batch_size=SA
     members : "kept", int or sequence of int, default="kept"
         The members (positions in ``members_``) whose mean prediction is differentiated.
     batch_size : int, default=128
-        Spectra per TensorFlow call. Memory is bounded by the batch, not by the number of
+        Spectra per TensorFlow call. Beyond the input itself (run through the pipeline's
+        steps, as ``predict`` does), memory is bounded by the batch, not by the number of
         spectra (except for the output of ``per="spectrum"``).
 
     Returns
