@@ -9,7 +9,12 @@ read each other's lines, :func:`plot_saliency` draws the maps.
 Importing this module does not load TensorFlow; :func:`saliency` does.
 """
 
-from ._lines import LABEL_ELEMENTS, default_lines, line_attribution, saliency_correlation
+from ._lines import (
+           LABEL_ELEMENTS,
+           default_lines,
+           line_attribution,
+           saliency_correlation,
+)
 from ._plot import plot_saliency
 from ._saliency import SaliencyMap, saliency
 

@@ -90,11 +90,14 @@ def plot_saliency(saliency_map, *, spectrum=None, lines=None, labels=None, figsi
             axes[r, c].plot(wave, values[i, pix], color=f"C{i % 10}", lw=0.6)
             axes[r, c].axhline(0.0, color="0.6", lw=0.4)
         inside = (mark_wave >= wave.min()) & (mark_wave <= wave.max()) if angstrom else np.zeros(0, dtype=bool)
-        for w, s in zip(mark_wave[inside], mark_species[inside]):
+        last_text = -np.inf
+        for w, s in sorted(zip(mark_wave[inside], mark_species[inside])):
             for r in range(n_rows):
                 axes[r, c].axvline(w, color="0.5", lw=0.5, ls=":", gid="line-marker")
-            axes[0, c].annotate(f"{s} {w:.1f}", (w, 1.0), xycoords=("data", "axes fraction"), rotation=90,
-                                fontsize=6, va="top", ha="right")
+            if w - last_text > 0.02 * np.ptp(wave):  # a label per crowded group, not a smudge
+                axes[0, c].annotate(f"{s} {w:.1f}", (w, 0.02), xycoords=("data", "axes fraction"),
+                                    rotation=90, fontsize=6, va="bottom", ha="right")
+                last_text = w
         axes[-1, c].set_xlabel("wavelength [Å]" if angstrom else "pixel", fontsize=8)
         # Broken axis: no spine between neighbouring setups.
         for ax in axes[:, c]:

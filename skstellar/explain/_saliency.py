@@ -96,11 +96,19 @@ class SaliencyMap:
         return table
 
 
+def _flat_steps(steps):
+    """The steps of nested pipelines (``make_pipeline(giraffe_preprocessor(), cnn)``) in one list."""
+    flat = []
+    for name, step in steps:
+        flat.extend(_flat_steps(step.steps) if isinstance(step, Pipeline) else [(name, step)])
+    return flat
+
+
 def _split_model(model):
     """``(upstream, downstream, regressor, stitcher, maskers)`` of a fitted model.
 
     The pixel axis is the output of the last SetupStitcher, or, without one, the output of the last
-    step that is neither a pass-through nor a LineMasker: ``upstream`` (a Pipeline or None) makes
+    step that is neither a pass-through nor a LineMasker: ``upstream`` (fitted steps) makes
     it, ``downstream`` (pass-through filters and maskers) follows it, and both are applied as
     they are; the maskers' Jacobian (0 on masked pixels, else 1) enters the gradient.
     """
@@ -110,16 +118,17 @@ def _split_model(model):
 
     if isinstance(model, CNNLabelRegressor):
         check_is_fitted(model)
-        return None, [], model, None, []
+        return [], [], model, None, []
     if not isinstance(model, Pipeline):
         raise TypeError(f"model must be a fitted CNNLabelRegressor or a Pipeline ending in one; got "
                         f"{type(model).__name__}.")
-    name, regressor = model.steps[-1]
+    steps = _flat_steps(model.steps)
+    name, regressor = steps[-1]
     if not isinstance(regressor, CNNLabelRegressor):
         raise TypeError(f"the pipeline must end in a CNNLabelRegressor; its last step {name!r} is "
                         f"{type(regressor).__name__}.")
     check_is_fitted(regressor)
-    steps = model.steps[:-1]
+    steps = steps[:-1]
     maskers = [step for _, step in steps if isinstance(step, LineMasker)]
     boundary = len(steps)
     while boundary > 0 and (steps[boundary - 1][1] in (None, "passthrough")
@@ -135,7 +144,7 @@ def _split_model(model):
                 f"knows only pass-through filters and LineMasker there; step {name!r} "
                 f"({type(step).__name__}) is neither. Put it before the stitcher.")
         stitcher = steps[stitchers[-1]][1]
-    upstream = Pipeline(steps[:boundary]) if boundary else None
+    upstream = [step for _, step in steps[:boundary] if step not in (None, "passthrough")]
     downstream = [step for _, step in steps[boundary:] if step not in (None, "passthrough")]
     return upstream, downstream, regressor, stitcher, maskers
 
@@ -219,7 +228,8 @@ def saliency(model, X, *, labels=None, per="mean", members="kept", batch_size=SA
     members : "kept", int or sequence of int, default="kept"
         The members (positions in ``members_``) whose mean prediction is differentiated.
     batch_size : int, default=128
-        Spectra per TensorFlow call. Memory is bounded by the batch, not by the number of
+        Spectra per TensorFlow call. Beyond the input itself (run through the pipeline's
+        steps, as ``predict`` does), memory is bounded by the batch, not by the number of
         spectra (except for the output of ``per="spectrum"``).
 
     Returns
@@ -261,7 +271,9 @@ def saliency(model, X, *, labels=None, per="mean", members="kept", batch_size=SA
     label_index, label_names = _choose_labels(regressor, labels)
     positions = _choose_members(regressor, members)
 
-    X_axis = upstream.transform(X) if upstream is not None else X
+    X_axis = X
+    for step in upstream:
+        X_axis = step.transform(X_axis)
     from ..spectra import SpectralSet
 
     if isinstance(X_axis, SpectralSet):
