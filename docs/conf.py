@@ -21,8 +21,9 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-import skstellar  # noqa: E402
 from sphinx_gallery.sorting import FunctionSortKey  # noqa: E402
+
+import skstellar  # noqa: E402
 
 project = "skstellar"
 author = "the skstellar developers"

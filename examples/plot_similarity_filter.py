@@ -44,9 +44,9 @@ result = filt.embed(X_new)
 outer = ~result.training_like
 for name in np.unique(kind):
     rows = kind == name
+    by_score = [100 * flags[rows].mean() for flags in (result.map_outer, result.residual_outer, result.pca_outer)]
     print(f"{name:11s} flagged {100 * outer[rows].mean():5.1f} %  "
-          f"(map {100 * result.map_outer[rows].mean():3.0f} %, residual {100 * result.residual_outer[rows].mean():3.0f} %, "
-          f"PCA {100 * result.pca_outer[rows].mean():3.0f} %)")
+          "(map {:3.0f} %, residual {:3.0f} %, PCA {:3.0f} %)".format(*by_score))
 
 # %%
 # The map
