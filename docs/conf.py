@@ -7,7 +7,8 @@ without internet.
 The example gallery (``examples/plot_*.py``) is executed by sphinx-gallery. ``SKSTELLAR_GALLERY``
 chooses which examples run: ``all`` (the default), ``none`` (pages without figures), ``fast`` (the
 examples listed in ``FAST_EXAMPLES``, those that do not train a network), or any other value, a
-regular expression matched against the example paths. Examples that do not run still get their
+regular expression matched against the example paths. The order and the fast examples are in
+``docs/sphinxext/gallery_order.py``. Examples that do not run still get their
 page, with the code but without figures.
 """
 
@@ -18,10 +19,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "docs" / "sphinxext"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-from sphinx_gallery.sorting import FunctionSortKey  # noqa: E402
+from gallery_order import FAST_EXAMPLES  # noqa: E402
 
 import skstellar  # noqa: E402
 
@@ -58,23 +60,6 @@ html_theme_options = {
 }
 html_static_path = []
 
-# The gallery's reading order; an example not listed comes after these, by file name.
-GALLERY_ORDER = (
-    "plot_read_giraffe",
-    "plot_preprocessing_chain",
-    "plot_ensemble_uncertainty",
-    "plot_similarity_filter",
-    "plot_grid_search",
-    "plot_persistence",
-)
-# Run by SKSTELLAR_GALLERY=fast (CI): the examples that train no network.
-FAST_EXAMPLES = ("plot_preprocessing_chain", "plot_grid_search")
-
-
-def _gallery_position(filename):
-    stem = Path(filename).stem
-    return (GALLERY_ORDER.index(stem) if stem in GALLERY_ORDER else len(GALLERY_ORDER), stem)
-
 
 def _gallery_settings(choice):
     """Return (plot_gallery, filename_pattern) for a value of SKSTELLAR_GALLERY."""
@@ -95,7 +80,7 @@ sphinx_gallery_conf = {
     "gallery_dirs": "auto_examples",
     "filename_pattern": _pattern,
     "plot_gallery": _plot_gallery,
-    "within_subsection_order": FunctionSortKey(_gallery_position, "GALLERY_ORDER"),
+    "within_subsection_order": "gallery_order.GalleryOrder",
     "download_all_examples": False,
     "abort_on_example_error": True,
     "remove_config_comments": True,
