@@ -5,8 +5,6 @@ docs/api.rst lists modules; docs/_templates/autosummary/module.rst turns each mo
 reference without any warning from Sphinx, hence this check (the Sphinx build itself runs in CI).
 """
 
-import importlib
-import importlib.util
 import re
 from pathlib import Path
 
@@ -14,7 +12,8 @@ import pytest
 
 import skstellar
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
 
 
 def _listed():
@@ -23,7 +22,9 @@ def _listed():
 
 @pytest.mark.parametrize("module", sorted(skstellar._SUBMODULES))
 def test_public_module_is_in_the_api_reference(module):
-    if importlib.util.find_spec(f"skstellar.{module}") is None:
+    # Looked up in this tree: an editable install elsewhere may resolve modules this tree lacks.
+    package = ROOT / "skstellar"
+    if not ((package / module / "__init__.py").exists() or (package / f"{module}.py").exists()):
         pytest.skip(f"skstellar.{module} does not exist yet")
     assert f"skstellar.{module}" in _listed(), f"add skstellar.{module} to docs/api.rst"
 
