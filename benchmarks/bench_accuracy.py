@@ -40,6 +40,8 @@ from sklearn.decomposition import PCA  # noqa: E402
 from sklearn.linear_model import RidgeCV  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 
+from _results import add_json_argument, write_json  # noqa: E402
+
 LABELS = ("teff", "logg", "mgfe", "alfe", "feh")
 UNITS = ("K", "dex", "dex", "dex", "dex")
 # Ambrosch et al. 2023: training-set precision; mean ensemble std (Teff, log g, abundances).
@@ -112,7 +114,7 @@ def std_floor(error, std):
         unit = np.std(e) if np.std(e) > 0 else 1.0
         e, s = e / unit, s / unit
         if (s > 0).any():
-            def nll(log_ab):
+            def nll(log_ab, s=s, e=e):
                 var = np.exp(2 * log_ab[0]) * s**2 + np.exp(2 * log_ab[1])
                 return np.mean(np.log(var) + e**2 / var)
 
@@ -179,6 +181,7 @@ def main():
     parser.add_argument("--pca", type=int, default=50, help="PCA components of the baseline")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--cache", default=None)
+    add_json_argument(parser)
     args = parser.parse_args()
 
     X_train, y_train, X_test, y_test, snr = load(args)
@@ -189,6 +192,20 @@ def main():
     print(f"{'':<10} " + " ".join(f"{'bias':>8} {'scatter':>7}" for _ in LABELS))
     print(f"{'thesis':<10} " + " ".join(f"{'':8} {p:7g}" for p in THESIS_PRECISION))
     print(f"{'  ens std':<10} " + " ".join(f"{'':8} {p:7g}" for p in THESIS_ENSEMBLE_STD))
+    figures = {"n_train": len(X_train), "n_eval": int(good.sum()), "methods": args.methods,
+               "n_models": args.n_models, "n_keep": args.n_keep, "max_epochs": args.max_epochs}
+    figures.update({f"thesis_scatter_{name}": p for name, p in zip(LABELS, THESIS_PRECISION)})
+    figures.update({f"thesis_mean_std_{name}": p for name, p in zip(LABELS, THESIS_ENSEMBLE_STD)})
+
+    def record(method, y_true, y_pred, seconds, std=None):
+        diff = y_pred - y_true
+        figures[f"{method}_seconds"] = seconds
+        for k, name in enumerate(LABELS):
+            figures[f"{method}_bias_{name}"] = np.mean(diff[:, k])
+            figures[f"{method}_scatter_{name}"] = np.std(diff[:, k])
+            if std is not None:
+                figures[f"{method}_mean_std_{name}"] = np.mean(std[:, k])
+                figures[f"{method}_within_1std_{name}"] = np.mean(np.abs(diff[:, k]) < std[:, k])
 
     overrides = {}
     for item in args.set:
@@ -206,8 +223,10 @@ def main():
             model = (RidgeCV(alphas=alphas) if method == "ridge"
                      else make_pipeline(PCA(args.pca, random_state=0), RidgeCV(alphas=alphas)))
             model.fit(X_train, y_train)
-            report("ridge" if method == "ridge" else f"pca{args.pca}+rdg", y_eval, model.predict(X_eval), None,
+            y_pred = model.predict(X_eval)
+            report("ridge" if method == "ridge" else f"pca{args.pca}+rdg", y_eval, y_pred, None,
                    time.perf_counter() - t)
+            record(method, y_eval, y_pred, time.perf_counter() - t)
             continue
         from skstellar.models import CNNLabelRegressor
 
@@ -227,12 +246,14 @@ def main():
         calibrated = model.recipe_["std_calibration"] == "validation" and np.isfinite(model.std_scale_).all()
         raw = std / model.std_scale_ if calibrated else std
         report(method, y_eval, mean[good], raw[good], seconds)
+        record(method, y_eval, mean[good], seconds, std[good])
         epochs = [len(h["val_loss"]) for h in model.history_]
         print(f"{'':<10} epochs per member {epochs}, best val loss {np.round(model.val_losses_, 4).tolist()}"
               f"{', ' + str(overrides) if overrides else ''}")
         if calibrated:
             raw_val = model._member_predictions(X_train[val_rows], offset=model.input_offset_, scale=model.input_scale_)
             report_calibration(model, y_train[val_rows], raw_val, y_test, snr, mean, std)
+    write_json(args.json, figures)
 
 
 if __name__ == "__main__":

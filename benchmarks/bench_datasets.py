@@ -16,6 +16,8 @@ import time
 
 import numpy as np
 
+from _results import add_json_argument, write_json
+
 
 def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
@@ -30,6 +32,7 @@ def main(argv=None):
     p.add_argument("--population", default="disk", choices=("disk", "edge", "mixed"))
     p.add_argument("--n-jobs", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
+    add_json_argument(p)
     args = p.parse_args(argv)
     setups = tuple(args.setups.split(","))
 
@@ -79,6 +82,9 @@ def main(argv=None):
         d = 1.0 - sun.flux(setup)[0, np.abs(w - w0) <= 0.1].min()
         print(f"  {name:13s} {d:.3f} / {real}")
     print("population:", dict(zip(*np.unique(np.asarray(labels["population"]), return_counts=True))))
+    write_json(args.json, {"n_stars": args.n_stars, "setups": "+".join(setups), "n_jobs": args.n_jobs,
+                           "wall_s": wall, "cpu_s": cpu, "stars_per_s": args.n_stars / wall,
+                           "output_mb": out_mb, "peak_rss_mb": peak_rss_mb()})
 
 
 if __name__ == "__main__":

@@ -39,6 +39,8 @@ from skstellar.filters import TSNESimilarityFilter
 from skstellar.filters._scores import noise_level
 from skstellar.preprocessing import giraffe_preprocessor
 
+from _results import add_json_argument, peak_rss_mb, write_json
+
 BOX_LABELS = ("teff", "logg", "feh", "mgfe", "alfe")
 
 
@@ -88,6 +90,7 @@ def main():
                         help="openTSNE iterations after early exaggeration (default: the filter's, 250)")
     parser.add_argument("--n-jobs", type=int, default=-1, help="threads (the filter's default, -1: all cores)")
     parser.add_argument("--seed", type=int, default=0)
+    add_json_argument(parser)
     args = parser.parse_args()
 
     pre = giraffe_preprocessor(uncovered="continuum")  # a few mock RVs shift a setup edge off the grid
@@ -123,6 +126,7 @@ def main():
 
     n_disk = len(X_disk)
     outer = ~v.training_like
+    figures = {"n_train": len(X_train), "n_test": len(X_test), "fit_s": t_fit, "embed_s": t_embed}
     coords = filt.pca_.transform(X_test)
     disk_ref = np.flatnonzero(in_box(y_disk) & (np.asarray(y_disk["snr"]) >= 30))
     disk_chi2 = chi2_to_nearest_training(X_test[disk_ref], X_train, coords[disk_ref], filt.training_coordinates_)
@@ -131,6 +135,7 @@ def main():
           "whitened components):")
     for kind in sorted(set(kinds)):
         sel = n_disk + np.flatnonzero(kinds == kind)
+        figures[f"flagged_pct_{kind}"] = 100 * outer[sel].mean()
         print(f"  {kind:11s} {fraction(outer[sel])} | map {100 * v.map_outer[sel].mean():5.1f} % "
               f"| residual {100 * v.residual_outer[sel].mean():5.1f} % | pca {100 * v.pca_outer[sel].mean():5.1f} %")
     # How far beyond the training box the missed Teff / [Fe/H] exits lie (a star just past the
@@ -165,6 +170,8 @@ def main():
     print(f"  S/N >= 30   {fraction(outer[:n_disk][disk_in & (snr_disk >= 30)])}")
     print(f"  S/N < 30    {fraction(outer[:n_disk][disk_in & (snr_disk < 30)])}  (training has S/N >= 30)")
     print(f"  by map only {fraction(v.map_outer[:n_disk][disk_in & (snr_disk >= 30)])}  (S/N >= 30)")
+    figures["false_flags_pct_snr30"] = 100 * outer[:n_disk][disk_in & (snr_disk >= 30)].mean()
+    figures["false_flags_pct_all"] = 100 * outer[:n_disk][disk_in].mean()
 
     test_in = np.concatenate([disk_in, in_box(y_edge)])
     snr = np.concatenate([snr_disk, np.asarray(y_edge["snr"])])
@@ -183,6 +190,7 @@ def main():
     for name, sel in (("all S/N", inner), ("S/N >= 30", inner & (snr >= 30))):
         share = np.sum(weight[sel] * ~test_in[sel]) / np.sum(weight[sel])
         print(f"  weighted to a survey of 10 % edge stars, {name}: {100 * share:.1f} %")
+        figures[f"inner_outside_box_pct_{'all' if name == 'all S/N' else 'snr30'}"] = 100 * share
 
     batched = TSNESimilarityFilter(**params, batch_size=args.batch_size, training_subsample=args.training_subsample)
     t0 = time.perf_counter()
@@ -193,6 +201,7 @@ def main():
     print(f"\nbatched strategy (batch_size {args.batch_size}, training_subsample {args.training_subsample}, "
           f"{vb.batch.max() + 1} maps): fit + embed {t_batched:.1f} s")
     print(f"  same verdict as the joint map: {100 * agree:.1f} % of {len(X_test)} spectra")
+    figures["batched_agreement_pct"] = 100 * agree
     print(f"  disk in-box S/N >= 30 false flags {fraction((~vb.training_like)[:n_disk][disk_in & (snr_disk >= 30)])}")
     for kind in sorted(set(kinds)):
         sel = n_disk + np.flatnonzero(kinds == kind)
@@ -215,11 +224,16 @@ def main():
               f"({n_train} training + {n_new_disk} disk + {len(X_edge)} edge) {t_embed:.1f} s "
               f"with n_jobs={args.n_jobs}")
         outer_s = ~vs.training_like
+        figures.update(scale_n_spectra=args.n_scale, scale_fit_s=t_fit, scale_embed_s=t_embed,
+                       scale_false_flags_pct=100 * outer_s[:n_new_disk].mean())
         print(f"  new disk stars flagged {fraction(outer_s[:n_new_disk])}")
         for kind in sorted(set(kinds)):
             sel = n_new_disk + np.flatnonzero(kinds == kind)
             print(f"  {kind:11s} {fraction(outer_s[sel])} | map {100 * vs.map_outer[sel].mean():5.1f} % "
                   f"| pca {100 * vs.pca_outer[sel].mean():5.1f} %")
+    figures["peak_rss_mb"] = peak_rss_mb()
+    write_json(args.json, figures)
+
 
 if __name__ == "__main__":
     main()

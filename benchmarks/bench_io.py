@@ -14,6 +14,8 @@ from astropy.io import fits
 
 from skstellar.io import read_ges_giraffe
 
+from _results import add_json_argument, peak_rss_mb, write_json
+
 GES = Path(__file__).resolve().parents[2] / "shared" / "data" / "spectra" / (
     "ges_giraffe_HR21_19235180+0048006.fits"
 )
@@ -42,6 +44,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-stars", type=int, default=100)
     parser.add_argument("--n-jobs", type=int, default=None)
+    add_json_argument(parser)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         paths = write_copies(Path(tmp), args.n_stars)
@@ -52,6 +55,9 @@ def main():
     print(f"n_jobs={args.n_jobs}: read {len(paths)} GES files ({megabytes:.0f} MB) of {len(s)} stars x {s.setups} "
           f"in {elapsed:.2f} s: {len(paths) / elapsed:.0f} files/s, {megabytes / elapsed:.0f} MB/s; "
           f"set shape {s.shape}")
+    write_json(args.json, {"n_files": len(paths), "n_jobs": args.n_jobs, "wall_s": elapsed,
+                           "files_per_s": len(paths) / elapsed, "mb_per_s": megabytes / elapsed,
+                           "peak_rss_mb": peak_rss_mb()})
 
 
 if __name__ == "__main__":

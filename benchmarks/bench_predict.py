@@ -24,6 +24,8 @@ import numpy as np  # noqa: E402
 
 from skstellar.models import CNNLabelRegressor, _predict, _trunk_ir  # noqa: E402
 
+from _results import add_json_argument, write_json  # noqa: E402
+
 
 def peak_gb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
@@ -37,6 +39,7 @@ def main():
     parser.add_argument("--keras-predict", action="store_true", help="also time model.predict")
     parser.add_argument("--generic", action="store_true",
                         help="also time the Keras path (the Keras models in one tf.function, chunks of 1024)")
+    add_json_argument(parser)
     args = parser.parse_args()
 
     rng = np.random.default_rng(0)
@@ -50,8 +53,9 @@ def main():
     _trunk_ir._compile.cache_clear()
     t = time.perf_counter()
     _predict.make_ensemble_function(est.members_, args.pixels, est.recipe_)
+    compile_s = time.perf_counter() - t
     print(f"building the prediction function (generating and compiling the CPU code, once per process): "
-          f"{time.perf_counter() - t:.2f} s")
+          f"{compile_s:.2f} s")
     t = time.perf_counter()
     est.predict(X[:8])  # the kernel was compiled at the end of fit; the Keras path would trace here
     print(f"first call: {time.perf_counter() - t:.2f} s")
@@ -63,6 +67,9 @@ def main():
           f"{args.n * args.models / wall:,.0f} spectra/s per model "
           f"({args.n * args.models / cpu:,.0f} per CPU-second, {os.cpu_count()} cores), peak RSS {peak_gb():.2f} GB, "
           f"output {mean.shape} {mean.dtype}")
+    figures = {"n_spectra": args.n, "pixels": args.pixels, "members": args.models, "compile_s": compile_s,
+               "spectra_per_s_per_model": args.n * args.models / wall,
+               "spectra_per_cpu_s_per_model": args.n * args.models / cpu, "peak_rss_mb": peak_gb() * 1e3}
     if args.generic:
         function = _predict.KerasEnsemble(est.members_, X.shape[1])
         function(X[:8], offset=1.0, scale=-1.0, batch_size=1024)
@@ -72,6 +79,7 @@ def main():
         print(f"Keras path (Keras models in a tf.function, chunks of 1024): {wall:.2f} s, "
               f"{args.n * args.models / wall:,.0f} spectra/s per model "
               f"({args.n * args.models / cpu:,.0f} per CPU-second), peak RSS {peak_gb():.2f} GB")
+        figures["keras_path_spectra_per_s_per_model"] = args.n * args.models / wall
     if args.keras_predict:
         model = est.members_[0]
         model.predict(1 - X[:8], verbose=0)
@@ -80,6 +88,8 @@ def main():
         wall = time.perf_counter() - t
         print(f"keras model.predict (one model, batch 4096): {wall:.2f} s, {args.n / wall:,.0f} spectra/s, "
               f"peak RSS {peak_gb():.2f} GB")
+        figures["keras_predict_spectra_per_s"] = args.n / wall
+    write_json(args.json, figures)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,8 @@ import numpy as np  # noqa: E402
 from skstellar.models import PRESETS, CNNLabelRegressor  # noqa: E402
 from skstellar.models._linear import bootstrap_counts, fit_ridge_skip  # noqa: E402
 
+from _results import add_json_argument, write_json  # noqa: E402
+
 
 def synthetic(n, p, rng):
     labels = rng.uniform(-1, 1, size=(n, 5))
@@ -97,6 +99,7 @@ def main():
     parser.add_argument("--source", choices=("synthetic", "survey"), default="synthetic")
     parser.add_argument("--n-test", type=int, default=2000,
                         help="held-out mock-survey stars on which --ensemble reports its accuracy (--source survey)")
+    add_json_argument(parser)
     args = parser.parse_args()
 
     if args.source == "synthetic":
@@ -121,6 +124,11 @@ def main():
     print(f"preset {args.preset!r}, batch {est.recipe_['batch_size']}: {per_epoch:.2f} s/epoch "
           f"(epochs {np.round(seconds, 2).tolist()}; the first traces the step), fit of {1 + args.epochs} epochs "
           f"{wall:.1f} s wall, peak RSS {peak_rss_gb():.2f} GB, val loss {est.val_losses_[0]:.4f}")
+    figures = {"n_spectra": args.n, "pixels": args.pixels, "source": args.source, "preset": args.preset,
+               "batch_size": est.recipe_["batch_size"], "s_per_epoch": per_epoch, "first_epoch_s": seconds[0],
+               "peak_rss_mb": peak_rss_gb() * 1e3}
+    if ridge:
+        figures.update(ridge_all_s=ridge["all"], ridge_bootstrap_s=ridge["bootstrap"])
     member = args.assume_epochs * per_epoch + (seconds[0] - per_epoch) + (ridge["bootstrap"] if ridge else 0)
     print(f"ESTIMATE (not measured): a {args.n_models}-member ensemble at {args.assume_epochs} epochs per member "
           f"~ {args.n_models * member / 60:.0f} min on this machine ({member / 60:.1f} min per member)")
@@ -129,6 +137,8 @@ def main():
         est = CNNLabelRegressor(n_models=args.n_models, n_keep=args.n_keep, max_epochs=args.max_epochs,
                                 preset=args.preset, batch_size=args.batch_size,
                                 learning_rate=args.learning_rate, random_state=0, verbose=1).fit(X, y)
+        figures.update(ensemble_members=args.n_models, ensemble_kept=args.n_keep,
+                       ensemble_wall_s=time.perf_counter() - t)
         print(f"ensemble of {args.n_models} (keep {args.n_keep}): {time.perf_counter() - t:.0f} s wall, epochs "
               f"{[len(h['val_loss']) for h in est.history_]}, best val losses {np.round(est.val_losses_, 4).tolist()}, "
               f"seconds per member {[round(sum(h['epoch_seconds'])) for h in est.history_]}")
@@ -140,6 +150,9 @@ def main():
             for k, name in enumerate(LABELS):
                 print(f"  {name:>5}: bias {error[:, k].mean():8.4f}  scatter {error[:, k].std():8.4f}  "
                       f"mean std {std[:, k].mean():8.4f}")
+                figures.update({f"bias_{name}": error[:, k].mean(), f"scatter_{name}": error[:, k].std(),
+                                f"mean_std_{name}": std[:, k].mean()})
+    write_json(args.json, figures)
 
 
 if __name__ == "__main__":

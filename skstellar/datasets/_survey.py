@@ -194,7 +194,7 @@ def synthesize_spectra(
         Signal-to-noise ratio per pixel at the continuum. None: no noise and no
         error array.
     rv : float or array-like of shape (n,), default=0.0
-        Radial velocity in km/s (|rv| <= 400), applied as
+        Radial velocity in km/s (``abs(rv) <= 400``), applied as
         lambda_obs = lambda_rest (1 + rv / c).
     random_state : int, numpy Generator, RandomState or None
         Seeds the noise.

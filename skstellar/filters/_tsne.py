@@ -199,7 +199,7 @@ class TSNESimilarityFilter(OneToOneFeatureMixin, OutlierMixin, TransformerMixin,
         PCA components used.
     pca_ : sklearn.decomposition.PCA
         The PCA fitted on the training spectra.
-    training_coordinates_ : ndarray of shape (n_training, n_components_)
+    training_coordinates_ : ndarray of shape (n_training, ``n_components_``)
         PCA coordinates of the training spectra.
     training_residual_ : ndarray of shape (n_training,) or None
         Out-of-fold normalised residual of each training spectrum (5-fold: a
@@ -223,7 +223,7 @@ class TSNESimilarityFilter(OneToOneFeatureMixin, OutlierMixin, TransformerMixin,
         ``-1``: ``decision_function = score_samples - offset_``.
     n_features_in_ : int
         Number of pixels.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Names of the features seen during fit, when X has string feature names.
 
     See Also

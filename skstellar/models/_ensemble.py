@@ -176,7 +176,7 @@ class CNNLabelRegressor(RegressorMixin, BaseEstimator):
         every pixel for "standardize"; None for "none": the flux as given).
     n_features_in_ : int
         Number of pixels of each spectrum seen at fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Names of the features, when X has string column names.
 
     See Also
