@@ -170,7 +170,7 @@ class CNNLabelRegressor(RegressorMixin, BaseEstimator):
         ``validation_data`` was passed.
     label_mean_, label_scale_ : ndarray of shape (n_labels,)
         Mean and standard deviation of each label over the stars that have it.
-    input_offset_, input_scale_ : float32 scalar or ndarray of shape (n_features_in_,), or None
+    input_offset_, input_scale_ : float32 scalar or ndarray of shape (``n_features_in_``,), or None
         The input transform: the members see ``(X - input_offset_) / input_scale_`` (1 and
         -1 for ``input_scaling="center"``, the training mean and standard deviation of
         every pixel for "standardize"; None for "none": the flux as given).
@@ -556,7 +556,7 @@ class CNNLabelRegressor(RegressorMixin, BaseEstimator):
         Returns
         -------
         function : callable
-            ``function(flux) -> labels``: ``flux`` of shape (n, n_features_in_), float32;
+            ``function(flux) -> labels``: ``flux`` of shape (n, ``n_features_in_``), float32;
             ``labels`` of shape (n_members, n, n_labels), float32.
 
         Examples

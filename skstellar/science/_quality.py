@@ -62,7 +62,7 @@ def quality_cuts(
     """Which stars pass the training-set cuts of the thesis (Sect. 4.1.1), and why not.
 
     S/N >= 30, e_Teff <= 200 K, e_log g <= 0.3 dex, every abundance error <= 0.2 dex, the
-    TECH and PECULI flags empty, v sin i <= 20 km/s and |[M/H] - [Fe/H]| <= 0.2 dex. A
+    TECH and PECULI flags empty, v sin i <= 20 km/s and ``|[M/H] - [Fe/H]|`` <= 0.2 dex. A
     NaN (or masked) value fails its cut: an unknown quantity is not known to be good.
 
     Parameters
