@@ -65,7 +65,7 @@ def demo(args):
     print(f"mock survey: {len(train)} training + {len(test)} test stars ({time.perf_counter() - t0:.1f} s)")
 
     pipe = Pipeline(
-        list(giraffe_preprocessor(uncovered="continuum").steps)
+        list(giraffe_preprocessor().steps)
         + [
             ("similarity", TSNESimilarityFilter(random_state=args.seed)),
             (

@@ -103,8 +103,10 @@ def _as_setup(name, wavelength, flux, error=None, scale=None) -> SetupData:
     wave = np.asarray(wavelength, dtype=np.float64)
     flux = np.asarray(flux)
     if flux.dtype.byteorder not in ("=", "|") or flux.dtype != np.float32:
-        # FITS data arrive big-endian; TensorFlow and numba want native float32.
-        flux = flux.astype(np.float32)
+        # FITS data arrive big-endian; TensorFlow and numba want native float32. A value
+        # beyond float32 becomes inf, which the SpectrumCleaner flags per star.
+        with np.errstate(over="ignore"):
+            flux = flux.astype(np.float32)
     if flux.ndim == 1:
         flux = flux[np.newaxis, :]
     if flux.ndim != 2:
@@ -138,7 +140,8 @@ def _as_setup(name, wavelength, flux, error=None, scale=None) -> SetupData:
     if error is not None:
         error = np.asarray(error)
         if error.dtype != np.float32 or error.dtype.byteorder not in ("=", "|"):
-            error = error.astype(np.float32)
+            with np.errstate(over="ignore"):
+                error = error.astype(np.float32)
         if error.ndim == 1:
             error = error[np.newaxis, :]
         if error.shape != flux.shape:

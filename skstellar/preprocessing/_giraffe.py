@@ -1,5 +1,7 @@
 """The preprocessing chain of Ambrosch et al. (2023) for Gaia-ESO GIRAFFE HR10 + HR21."""
 
+import warnings
+
 from sklearn.pipeline import Pipeline
 
 from ._clean import SpectrumCleaner
@@ -15,7 +17,8 @@ GIRAFFE_STEPS = {"HR10": 0.06, "HR21": 0.1}
 GIRAFFE_RANGES = {"HR10": (5350.0, 5600.0), "HR21": (8480.0, 8930.0)}
 
 
-def giraffe_preprocessor(*, sigma=5.0, rv="rv", uncovered="raise", errors=False):
+def giraffe_preprocessor(*, sigma=5.0, rv="rv", on_bad="flag", flux_range=(0.0, 10.0),
+                         max_padded=0.05, errors=False, uncovered=None):
     """The four preprocessing steps with the settings of Ambrosch et al. (2023).
 
     Clean (5 sigma spikes, zero and NaN pixels) -> shift to the rest frame (metadata
@@ -29,14 +32,26 @@ def giraffe_preprocessor(*, sigma=5.0, rv="rv", uncovered="raise", errors=False)
         Spike threshold of the :class:`SpectrumCleaner`.
     rv : str, float or array-like, default="rv"
         Radial velocities for the :class:`RadialVelocityCorrector`.
-    uncovered : {"raise", "continuum"}, default="raise"
-        What the :class:`Rebinner` does with spectra not covering the grid.
+    on_bad : {"flag", "raise"}, default="flag"
+        What every step does with one star's bad data (no usable pixel, flux out of
+        range, invalid radial velocity, grid not covered): flag it and go on (the
+        default: a survey run never stops for one star; :func:`skstellar.predict_table`
+        reports it in its ``flags`` and ``status`` columns), or raise at the first such
+        star, naming it (strict mode).
+    flux_range : tuple (lo, hi) or None, default=(0.0, 10.0)
+        Accepted median flux of a spectrum (:class:`SpectrumCleaner`): the chain expects
+        continuum-normalised spectra.
+    max_padded : float, default=0.05
+        Fraction of a setup's bins a star may have padded with continuum
+        (:class:`Rebinner`) and still be training-like.
     errors : bool, default=False
         Whether the :class:`SpectrumCleaner` and the :class:`Rebinner` carry flux
         errors along. The stitched output never carries them, so the default skips that
         work (a third of the cleaner's, 40 % of the rebinner's); set True to use the
         rebinned SpectralSet (``pipe[:-1]``) with its errors. The output of the whole
         chain is the same either way.
+    uncovered : {"raise", "continuum"} or None, default=None
+        Deprecated spelling of ``on_bad`` ("continuum" is "flag").
 
     Returns
     -------
@@ -56,16 +71,25 @@ def giraffe_preprocessor(*, sigma=5.0, rv="rv", uncovered="raise", errors=False)
     >>> giraffe_preprocessor().fit_transform(s).shape
     (2, 8669)
     """
+    if uncovered is not None:
+        on_bad = {"raise": "raise", "continuum": "flag"}[uncovered]
+        warnings.warn(
+            f"giraffe_preprocessor(uncovered={uncovered!r}) is deprecated; use on_bad={on_bad!r}.",
+            FutureWarning,
+            stacklevel=2,
+        )
     return Pipeline(
         [
-            ("clean", SpectrumCleaner(sigma=sigma, errors=errors)),
-            ("rv", RadialVelocityCorrector(rv=rv)),
+            ("clean", SpectrumCleaner(sigma=sigma, on_bad=on_bad, flux_range=flux_range,
+                                      errors=errors)),
+            ("rv", RadialVelocityCorrector(rv=rv, on_bad=on_bad)),
             (
                 "rebin",
                 Rebinner(
                     step=dict(GIRAFFE_STEPS),
                     ranges=dict(GIRAFFE_RANGES),
-                    uncovered=uncovered,
+                    on_bad=on_bad,
+                    max_padded=max_padded,
                     errors=errors,
                 ),
             ),
