@@ -4,17 +4,20 @@
 - :func:`read_fits_spectra`: generic 1-D FITS spectra with a linear wavelength axis;
 - :func:`to_specutils` / :func:`from_specutils`: conversion to and from specutils ``Spectrum``;
 - :func:`write_predictions` / :func:`read_predictions`: labels, uncertainties, flags and ids
-  as FITS, ECSV or CSV.
+  as FITS, ECSV or CSV;
+- :class:`ReadError`: what every reader raises for a file it cannot read, naming the file.
 
 Nothing here imports TensorFlow; specutils is imported only by the conversion functions.
 """
 
 from ._fits import read_fits_spectra
+from ._fitsfile import ReadError
 from ._giraffe import read_ges_giraffe
 from ._specutils import from_specutils, to_specutils
 from ._write import read_predictions, write_predictions
 
 __all__ = [
+    "ReadError",
     "read_ges_giraffe",
     "read_fits_spectra",
     "to_specutils",

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._fitsfile import read_guarded
+
 _MAX_LISTED = 20  # longer lists in error messages are cut, with a count of the rest
 
 
@@ -14,13 +16,16 @@ def read_all(read_one, args, n_jobs):
     """``[read_one(*a) for a in args]``, in parallel processes when ``n_jobs`` asks for it.
 
     Reading is dominated by astropy's header parsing (pure Python), so threads do not help;
-    joblib's process pool does, in input order, re-raising a worker's error as it is.
+    joblib's process pool does, in input order, re-raising a worker's error as it is. The
+    first of ``args`` is the path: any failure on a file is a ReadError naming it.
     """
     if n_jobs is None or n_jobs == 1 or len(args) < 2:
-        return [read_one(*a) for a in args]
+        return [read_guarded(read_one, *a) for a in args]
     from joblib import Parallel, delayed
 
-    return Parallel(n_jobs=n_jobs, batch_size="auto")(delayed(read_one)(*a) for a in args)
+    return Parallel(n_jobs=n_jobs, batch_size="auto")(
+        delayed(read_guarded)(read_one, *a) for a in args
+    )
 
 
 @dataclass
