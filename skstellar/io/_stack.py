@@ -58,7 +58,8 @@ def index_by_id(spectra: list[FileSpectrum]) -> dict[str, dict[str, FileSpectrum
 def match_setups(by_setup, on_missing: str):
     """Ids present in every setup (input order) and ``{id: [missing setups]}`` of the others.
 
-    With ``on_missing="raise"`` an incomplete star is an error listing ids and setups.
+    With ``on_missing="raise"`` an incomplete star is an error listing ids and setups;
+    with ``"flag"`` every star is kept (all ids returned).
     """
     order = list(dict.fromkeys(i for stars in by_setup.values() for i in stars))
     missing = {
@@ -69,8 +70,10 @@ def match_setups(by_setup, on_missing: str):
         raise ValueError(
             f"{len(missing)} of {len(order)} stars lack a setup (setups read: "
             f"{sorted(by_setup)}): {describe_missing(missing)}. "
-            'Add their files, or pass on_missing="drop" to leave these stars out.'
+            'Add their files, or pass on_bad="drop" to leave these stars out (or "flag" to keep them flagged).'
         )
+    if on_missing == "flag":  # every star is kept; the caller fills in the missing setups
+        return order, missing
     kept = [i for i in order if i not in missing]
     if not kept:
         raise ValueError(
