@@ -8,7 +8,14 @@ from sklearn.pipeline import Pipeline
 
 from .filters import TSNESimilarityFilter
 from .spectra import SpectralSet
-from .utils._status import UNPREDICTABLE, UNTRUSTED, StarFlag, collect_flags, describe_flags, flags_doc
+from .utils._status import (
+    UNPREDICTABLE,
+    UNTRUSTED,
+    StarFlag,
+    collect_flags,
+    describe_flags,
+    flags_doc,
+)
 
 __all__ = ["predict_table"]
 

@@ -10,7 +10,12 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from skstellar.io import ReadError, read_fits_spectra, read_ges_giraffe, read_predictions
+from skstellar.io import (
+    ReadError,
+    read_fits_spectra,
+    read_ges_giraffe,
+    read_predictions,
+)
 from skstellar.spectra import SpectralSet
 
 # the keywords a reader or astropy relies on, and values that break them

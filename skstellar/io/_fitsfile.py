@@ -95,7 +95,7 @@ def read_guarded(read_one, path, *args):
         return read_one(path, *args)
     except (ReadError, FileNotFoundError, IsADirectoryError):
         raise
-    except Exception as exc:  # noqa: BLE001 -- see the docstring
+    except Exception as exc:  # see the docstring
         text = str(exc)
         if str(path) not in text:
             text = f"{path}: not a readable spectrum file ({type(exc).__name__}: {text})."

@@ -146,7 +146,7 @@ def read_predictions(path, *, format=None):
         table = Table.read(path, format=_FORMATS[fmt], **kwargs)
     except ReadError:
         raise
-    except Exception as exc:  # noqa: BLE001 -- astropy's parsers raise many types; name the file
+    except Exception as exc:  # astropy's parsers raise many types; name the file
         raise ReadError(
             f"{path}: not a predictions table in {fmt.upper()} format ({type(exc).__name__}: {exc})."
         ) from exc
