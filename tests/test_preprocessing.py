@@ -21,6 +21,7 @@ from skstellar.preprocessing import (
 )
 from skstellar.preprocessing._grid import pixel_edges
 from skstellar.spectra import SpectralSet
+from skstellar.utils._status import FlaggedTrainingWarning
 
 C_KMS = 299_792.458
 NATIVE = {"HR10": (5339.0, 5619.0), "HR21": (8475.0, 8982.0)}
@@ -210,7 +211,8 @@ def test_cleaner_empty_spectrum_raises_naming_star_and_setup(bad):
     s = SpectralSet.from_arrays({"HR10": (np.arange(50.0), flux)}, meta={"id": ["x", "y", "z"]})
     with pytest.raises(ValueError, match=r"star 1 \(id 'y'\).*setup 'HR10'.*on_bad='flag'"):
         SpectrumCleaner(on_bad="raise").fit_transform(s)
-    out = SpectrumCleaner().fit_transform(s)
+    with pytest.warns(FlaggedTrainingWarning, match=r"1 of 3 training stars are unusable"):
+        out = SpectrumCleaner().fit_transform(s)
     assert out.meta["empty_HR10"].tolist() == [False, True, False]
     assert out.meta["n_cleaned_HR10"].tolist() == [0, 50, 0]
     np.testing.assert_array_equal(out.flux("HR10")[1], 1.0)

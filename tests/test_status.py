@@ -17,7 +17,7 @@ from skstellar.preprocessing import (
     giraffe_preprocessor,
 )
 from skstellar.spectra import SpectralSet
-from skstellar.utils._status import UNPREDICTABLE, StarFlag, describe_flags
+from skstellar.utils._status import UNPREDICTABLE, FlaggedTrainingWarning, StarFlag, describe_flags
 
 LABELS = ["y0", "y1", "y2"]
 
@@ -119,10 +119,10 @@ def test_old_policy_names_still_work_with_a_future_warning():
     flux[1] = 0.0
     s = SpectralSet.from_arrays({"HR10": (np.arange(5350.0, 5354.0, 0.1), flux)})
     with pytest.warns(FutureWarning, match="on_bad='flag'"):
-        out = SpectrumCleaner(empty="flag").fit_transform(s)
+        out = SpectrumCleaner(empty="flag").fit(s[:1]).transform(s)
     assert out.meta["empty_HR10"].tolist() == [False, True]
     with pytest.warns(FutureWarning, match="on_bad='raise'"), pytest.raises(ValueError, match="no usable"):
-        SpectrumCleaner(empty="raise").fit_transform(s)
+        SpectrumCleaner(empty="raise").fit(s).transform(s)
     with pytest.warns(FutureWarning, match="on_bad='flag'"):
         assert giraffe_preprocessor(uncovered="continuum").get_params()["rebin__on_bad"] == "flag"
     with pytest.warns(FutureWarning, match="on_bad='raise'"):
@@ -144,3 +144,10 @@ def test_describe_flags_names_setups_once_per_combination():
     per_setup = {"HR10": np.array([0, 0, int(StarFlag.EMPTY_SETUP)]), "HR21": np.array([0, 1, 0])}
     assert describe_flags(star, per_setup).tolist() == [
         "ok", "radial velocity missing or invalid; HR21: pixels cleaned", "HR10: no usable pixel"]
+
+
+def test_fitting_on_unusable_stars_warns(survey):
+    spectra, y = survey
+    bad = broken_batch(spectra)
+    with pytest.warns(FlaggedTrainingWarning, match=r"SpectrumCleaner: 4 of 8 training stars are unusable.*star 0"):
+        giraffe_preprocessor().fit(bad[[0, 1, 3, 4, 6, 7, 8, 9]])

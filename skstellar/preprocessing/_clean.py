@@ -9,7 +9,7 @@ from ..utils._sklearn import Interval, StrOptions, _fit_context, check_is_fitted
 from ..utils._status import StarFlag, add_flags, resolve_policy
 from ..utils._threads import for_each_chunk
 from ._grid import row_chunks
-from ._input import as_output, as_spectral_set, rebuild
+from ._input import FlaggingMixin, as_output, as_spectral_set, rebuild
 
 __all__ = ["SpectrumCleaner"]
 
@@ -18,7 +18,7 @@ _MAD_TO_SIGMA = 1.4826
 _MEAN_AD_TO_SIGMA = 1.2533
 
 
-class SpectrumCleaner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+class SpectrumCleaner(FlaggingMixin, OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Replace cosmic-ray spikes, zero-flux and NaN/inf pixels by each spectrum's median.
 
     Per spectrum and setup, over its usable pixels (finite, non-zero flux and, if

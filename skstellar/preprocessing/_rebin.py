@@ -9,7 +9,7 @@ from ..utils._sklearn import Interval, StrOptions, _fit_context, check_is_fitted
 from ..utils._status import StarFlag, add_flags, resolve_policy
 from ..utils._threads import for_each_chunk
 from ._grid import outer_edges, pixel_edges, row_chunks, wavelength_names
-from ._input import as_output, as_spectral_set, rebuild
+from ._input import FlaggingMixin, as_output, as_spectral_set, rebuild
 
 __all__ = ["Rebinner"]
 
@@ -17,7 +17,7 @@ __all__ = ["Rebinner"]
 _TOL = 1e-6
 
 
-class Rebinner(TransformerMixin, BaseEstimator):
+class Rebinner(FlaggingMixin, TransformerMixin, BaseEstimator):
     """Resample every setup onto a regular wavelength grid, conserving flux.
 
     Each input pixel is a bin (edges halfway between pixel centres, the outer ones half

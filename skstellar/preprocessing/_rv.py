@@ -8,12 +8,12 @@ from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from ..utils._sklearn import Interval, StrOptions, _fit_context, check_is_fitted
 from ..utils._status import StarFlag, add_flags
 from ._grid import SPEED_OF_LIGHT_KMS
-from ._input import as_output, as_spectral_set, rebuild
+from ._input import FlaggingMixin, as_output, as_spectral_set, rebuild
 
 __all__ = ["RadialVelocityCorrector"]
 
 
-class RadialVelocityCorrector(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+class RadialVelocityCorrector(FlaggingMixin, OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Shift each spectrum to the rest frame of its star.
 
     Doppler convention (the classical, first-order one, used by most survey pipelines):

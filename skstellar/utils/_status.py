@@ -20,6 +20,8 @@ import numpy as np
 
 __all__ = [
     "FLAG_COLUMN",
+    "FlaggedTrainingWarning",
+    "warn_flagged_in_fit",
     "StarFlag",
     "UNPREDICTABLE",
     "UNTRUSTED",
@@ -88,7 +90,10 @@ UNPREDICTABLE = (
 #: Bits after which a star is not training-like.
 UNTRUSTED = UNPREDICTABLE | StarFlag.PADDED_MANY | StarFlag.NOT_TRAINING_LIKE
 
-_POLICIES = ("flag", "raise")
+
+
+class FlaggedTrainingWarning(UserWarning):
+    """Training stars were flagged unusable in ``fit``: they pass on as placeholders."""
 
 
 def setup_column(setup=None):
@@ -172,3 +177,34 @@ def resolve_policy(estimator, old_name, mapping):
         stacklevel=3,
     )
     return mapping[old]
+
+
+def unusable(meta, n):
+    """Stars whose status bits in ``meta`` withhold their labels, ``(n,)`` bool."""
+    star, per_setup = collect_flags(meta, n)
+    for bits in per_setup.values():
+        star |= bits
+    return (star & int(UNPREDICTABLE)) != 0
+
+
+def warn_flagged_in_fit(step, X, out):
+    """Warn when ``step.fit_transform`` made training stars unusable.
+
+    A pipeline's ``fit`` cannot drop rows (``y`` would no longer match), so a flagged
+    training star reaches the regressor as a placeholder spectrum with real labels: it
+    must be said, not learnt from in silence.
+    """
+    n = len(out)
+    new = unusable(out.meta, n) & ~unusable(X.meta, n)
+    if new.any():
+        i = int(np.argmax(new))
+        star, per_setup = collect_flags(out.meta, n)
+        why = describe_flags(star[i:i + 1], {k: v[i:i + 1] for k, v in per_setup.items()})[0]
+        warnings.warn(
+            f"{type(step).__name__}: {int(new.sum())} of {n} training stars are unusable and "
+            f"pass on as continuum placeholders, e.g. {out.describe_star(i)}: {why}. Drop them "
+            "before fitting (their status is in the meta columns 'status_flags*' of the step's "
+            "output), or fit with on_bad='raise' to stop at the first.",
+            FlaggedTrainingWarning,
+            stacklevel=3,
+        )
