@@ -13,6 +13,7 @@ from sklearn.decomposition import PCA
 from sklearn.utils import check_random_state
 
 from ..spectra import SpectralSet
+from ..utils._persist import VersionStampMixin, contiguous_arrays
 from ..utils._sklearn import Interval, StrOptions, _fit_context, check_is_fitted, validate_data
 from . import _scores
 from ._embed import RESERVED, joint_map
@@ -124,7 +125,9 @@ class _LastMap:
         self.value = None
 
 
-class TSNESimilarityFilter(OneToOneFeatureMixin, OutlierMixin, TransformerMixin, BaseEstimator):
+class TSNESimilarityFilter(
+    VersionStampMixin, OneToOneFeatureMixin, OutlierMixin, TransformerMixin, BaseEstimator
+):
     """Flag spectra that are unlike the training set: a joint t-SNE map and two PCA scores.
 
     A neural network cannot label spectra outside its training set. Following Ambrosch
@@ -386,6 +389,7 @@ class TSNESimilarityFilter(OneToOneFeatureMixin, OutlierMixin, TransformerMixin,
         seed = int(rng.randint(np.iinfo(np.int32).max))
         self.n_components_ = int(min(self.n_components, n, p))
         self.pca_ = PCA(n_components=self.n_components_, random_state=seed).fit(X_arr)
+        contiguous_arrays(self.pca_)  # a reloaded filter must project bit for bit alike
         use_residual = self.residual_threshold is not None
         rms_flux = np.sqrt(np.mean(self.pca_.mean_**2) + self.pca_.explained_variance_.sum() / p)
         # Spectra of < 5 pixels have no noise estimate: their residual is relative to the RMS flux.

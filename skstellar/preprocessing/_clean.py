@@ -5,6 +5,7 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 
+from ..utils._persist import VersionStampMixin
 from ..utils._sklearn import Interval, StrOptions, _fit_context, check_is_fitted
 from ..utils._status import StarFlag, add_flags, resolve_policy
 from ..utils._threads import for_each_chunk
@@ -18,7 +19,9 @@ _MAD_TO_SIGMA = 1.4826
 _MEAN_AD_TO_SIGMA = 1.2533
 
 
-class SpectrumCleaner(FlaggingMixin, OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+class SpectrumCleaner(
+    VersionStampMixin, FlaggingMixin, OneToOneFeatureMixin, TransformerMixin, BaseEstimator
+):
     """Replace cosmic-ray spikes, zero-flux and NaN/inf pixels by each spectrum's median.
 
     Per spectrum and setup, over its usable pixels (finite, non-zero flux and, if

@@ -5,6 +5,7 @@ from numbers import Real
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from ..utils._persist import VersionStampMixin
 from ..utils._sklearn import Interval, StrOptions, _fit_context, check_is_fitted
 from ..utils._status import StarFlag, add_flags, resolve_policy
 from ..utils._threads import for_each_chunk
@@ -17,7 +18,7 @@ __all__ = ["Rebinner"]
 _TOL = 1e-6
 
 
-class Rebinner(FlaggingMixin, TransformerMixin, BaseEstimator):
+class Rebinner(VersionStampMixin, FlaggingMixin, TransformerMixin, BaseEstimator):
     """Resample every setup onto a regular wavelength grid, conserving flux.
 
     Each input pixel is a bin (edges halfway between pixel centres, the outer ones half

@@ -5,6 +5,7 @@ from numbers import Real
 import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 
+from ..utils._persist import VersionStampMixin
 from ..utils._sklearn import Interval, StrOptions, _fit_context, check_is_fitted
 from ..utils._status import StarFlag, add_flags
 from ._grid import SPEED_OF_LIGHT_KMS
@@ -13,7 +14,9 @@ from ._input import FlaggingMixin, as_output, as_spectral_set, rebuild
 __all__ = ["RadialVelocityCorrector"]
 
 
-class RadialVelocityCorrector(FlaggingMixin, OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+class RadialVelocityCorrector(
+    VersionStampMixin, FlaggingMixin, OneToOneFeatureMixin, TransformerMixin, BaseEstimator
+):
     """Shift each spectrum to the rest frame of its star.
 
     Doppler convention (the classical, first-order one, used by most survey pipelines):
