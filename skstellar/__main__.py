@@ -47,6 +47,44 @@ def _summary(table, truth, label):
     return "\n".join(lines)
 
 
+def check_demo_args(args):
+    """Refuse the demo's arguments before any expensive work; the ValueError says which.
+
+    Synthesis and training take minutes: a perplexity the training set cannot carry or an
+    output path that cannot be written must fail at once, not after them.
+    """
+    from pathlib import Path
+
+    from skstellar.filters import TSNESimilarityFilter
+    from skstellar.io._write import _format
+
+    for name in ("n_train", "n_test", "n_models", "n_keep", "max_epochs"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least 1; got {getattr(args, name)}.")
+    if args.n_keep > args.n_models:
+        raise ValueError(f"--n-keep ({args.n_keep}) cannot exceed --n-models ({args.n_models}).")
+    perplexity = TSNESimilarityFilter().perplexity
+    needed = int(3 * perplexity) + 1
+    if args.n_train < needed:
+        raise ValueError(
+            f"--n-train {args.n_train} is too few for the similarity filter (perplexity "
+            f"{perplexity} needs at least {needed} training stars)."
+        )
+    for option, path in (("--out", args.out), ("--model", args.model)):
+        if path is None:
+            continue
+        path = Path(path)
+        if option == "--out":
+            _format(path, None)  # an unknown suffix is an error naming it
+        folder = path.parent
+        if not folder.is_dir():
+            raise ValueError(f"{option} {path}: the folder {folder} does not exist.")
+        if not os.access(folder, os.W_OK):
+            raise ValueError(f"{option} {path}: the folder {folder} is not writable.")
+        if path.is_dir():
+            raise ValueError(f"{option} {path} is a folder; give a file name.")
+
+
 def demo(args):
     import joblib
     import numpy as np
@@ -105,7 +143,13 @@ def main(argv=None):
     # TensorFlow's C++ start-up chatter (oneDNN notes, "no CUDA driver") is noise for a
     # command-line user; a user who wants it sets the variable.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "demo":
+        try:
+            check_demo_args(args)
+        except ValueError as exc:
+            parser.error(str(exc))  # exit status 2 and the message, not a traceback
     return {"demo": demo}[args.command](args)
 
 

@@ -389,3 +389,12 @@ def test_predict_table_with_the_cnn_ensemble(survey):
     assert table.colnames[:5] == ["id", "teff", "e_teff", "feh", "e_feh"]
     assert len(table) == 10 and (table["e_teff"] >= 0).all()
     assert table["training_like"][6:].sum() == 0
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda rng: np.ones((40, 30)), r"hold only 1 distinct ones.*perplexity=5 needs at least 16"),
+    (lambda rng: 1e19 * (1 + 0.01 * rng.normal(size=(40, 30))), r"training flux reaches 1.0\de\+19.*normalise"),
+])
+def test_fit_refuses_degenerate_training_sets_clearly(make, match):
+    with pytest.raises(ValueError, match=match):
+        TSNESimilarityFilter(perplexity=5, random_state=0).fit(make(np.random.default_rng(0)))

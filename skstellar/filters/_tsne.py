@@ -24,6 +24,9 @@ __all__ = ["SimilarityMap", "TSNESimilarityFilter"]
 _MAP_FLOOR = 1e-12
 # Noise below this fraction of the RMS flux is treated as this fraction (noise-free input).
 _NOISE_FLOOR = 1e-6
+# Largest training |flux|: beyond it sums of squares over ~10^4 pixels overflow float32
+# (3.4e38) in the PCA and the t-SNE affinities, and scipy fails with "data must be finite".
+_MAX_FLUX = 1e15
 # Residual/noise ratios below this are round-off (a PCA reproducing X exactly).
 _RESIDUAL_FLOOR = 1e-6
 
@@ -380,6 +383,21 @@ class TSNESimilarityFilter(
                 f"{self.perplexity} (t-SNE needs more than 3 x perplexity neighbours); got {n}. "
                 "Lower perplexity or add spectra."
             )
+        keys = _scores.row_fingerprints(X_arr)
+        n_distinct = len(np.unique(keys))
+        if n_distinct < needed:
+            raise ValueError(
+                f"TSNESimilarityFilter: the {n} training spectra hold only {n_distinct} distinct "
+                f"ones; t-SNE with perplexity={self.perplexity} needs at least {needed} distinct "
+                "spectra (identical spectra collapse onto one point). Check the training set."
+            )
+        scale = float(np.max(np.abs(X_arr)))
+        if scale > _MAX_FLUX:
+            raise ValueError(
+                f"TSNESimilarityFilter: training flux reaches {scale:.3g}; squared distances of "
+                f"such spectra overflow (limit {_MAX_FLUX:.0e}). The filter expects "
+                "continuum-normalised spectra (flux about 1): normalise them first."
+            )
         if self.training_subsample is not None and self.training_subsample < needed:
             raise ValueError(
                 f"training_subsample={self.training_subsample} is too small for perplexity="
@@ -419,7 +437,7 @@ class TSNESimilarityFilter(
                 _scores.nearest_training_distances(self._white, self._white[:0], self.n_jobs)[0],
                 _scores.excess_noise(training_noise, self._reference_noise, ev, k),
             )
-        self._training_keys = _scores.row_fingerprints(X_arr)
+        self._training_keys = keys
         if self.training_subsample is None or self.training_subsample >= n:
             self._map_rows = np.arange(n)
         else:
