@@ -137,11 +137,11 @@ def predict_table(pipeline, X):
         _check_rows(n, pred.shape[0], f"the regressor {type(regressor).__name__}")
         labels = [str(label) for label in labels] if labels is not None else [f"y{j}" for j in range(pred.shape[1])]
         std = None if std is None else np.asarray(std).reshape(pred.shape)
-        pred = np.array(pred, dtype=np.float64)
+        pred = np.array(pred, dtype=np.result_type(pred.dtype, np.float32))  # a copy that holds NaN
         star_flags |= np.where(~np.isfinite(pred).all(axis=1), int(StarFlag.PREDICTION_NONFINITE), 0)
         pred[dead] = np.nan
         if std is not None:
-            std = np.array(std, dtype=np.float64)
+            std = np.array(std, dtype=np.result_type(std.dtype, np.float32))
             std[dead] = np.nan
         for j, label in enumerate(labels):
             table[label] = pred[:, j]

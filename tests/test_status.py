@@ -70,8 +70,8 @@ def test_default_chain_flags_bad_stars_and_goes_on(survey, fitted):
     assert len(table) == 10 and table["id"].tolist() == bad.ids.tolist()
     F = StarFlag
     expected = {
-        0: F.EMPTY_SETUP, 1: F.EMPTY_SETUP | F.NONFINITE, 2: F.NO_COVERAGE, 3: F.FLUX_RANGE,
-        4: F.EMPTY_SETUP | F.NONFINITE, 5: F.RV_INVALID, 6: F.PADDED_MANY,
+        0: F.EMPTY_SETUP, 1: F.EMPTY_SETUP, 2: F.NO_COVERAGE, 3: F.FLUX_RANGE,
+        4: F.EMPTY_SETUP, 5: F.RV_INVALID, 6: F.PADDED_MANY,
     }
     flags = np.asarray(table["flags"])
     for i, flag in expected.items():

@@ -47,9 +47,9 @@ class SpectrumCleaner(
         gives the star NaN labels), or raise a ValueError naming the star and setup.
     flux_range : tuple (lo, hi) or None, default=None
         Accepted range of a spectrum's median flux (open below, closed above), e.g.
-        ``(0, 10)`` for continuum-normalised spectra: a spectrum left un-normalised or
+        ``(0.1, 10)`` for continuum-normalised spectra: a spectrum left un-normalised or
         overflowing float32 is caught here instead of yielding absurd labels. None
-        accepts any median. :func:`giraffe_preprocessor` sets ``(0, 10)``.
+        accepts any median. :func:`giraffe_preprocessor` sets ``(0.1, 10)``.
     n_sample : int or None, default=1024
         The median and MAD of a spectrum of ``p`` pixels are estimated from every
         ``k``-th pixel, ``k = ceil(p / n_sample)``: exact up to ``n_sample`` pixels, and
@@ -78,7 +78,8 @@ class SpectrumCleaner(
     setups_ : tuple of str
         The setups seen during fit (``("spectrum",)`` for a plain array).
     n_pixels_in_ : dict of str to int
-        Pixels per setup seen during fit; ``transform`` requires the same.
+        Pixels per setup seen during fit (later batches may differ: the step works
+        star by star, so files of another reduction can be read).
 
     See Also
     --------
@@ -202,7 +203,7 @@ class SpectrumCleaner(
             with np.errstate(over="ignore", invalid="ignore"):
                 nonfinite = ~np.isfinite(data.flux.sum(axis=1, dtype=np.float32))
             add_flags(meta, (counts > 0) & ~empty, StarFlag.CLEANED, setup)
-            add_flags(meta, nonfinite, StarFlag.NONFINITE, setup)
+            add_flags(meta, nonfinite & ~empty, StarFlag.NONFINITE, setup)
             add_flags(meta, empty, StarFlag.EMPTY_SETUP, setup)
             add_flags(meta, out_of_range, StarFlag.FLUX_RANGE, setup)
             setups[setup] = (data.grid, flux, error, data.scale)

@@ -17,7 +17,7 @@ GIRAFFE_STEPS = {"HR10": 0.06, "HR21": 0.1}
 GIRAFFE_RANGES = {"HR10": (5350.0, 5600.0), "HR21": (8480.0, 8930.0)}
 
 
-def giraffe_preprocessor(*, sigma=5.0, rv="rv", on_bad="flag", flux_range=(0.0, 10.0),
+def giraffe_preprocessor(*, sigma=5.0, rv="rv", on_bad="flag", flux_range=(0.1, 10.0),
                          max_padded=0.05, errors=False, uncovered=None):
     """The four preprocessing steps with the settings of Ambrosch et al. (2023).
 
@@ -38,9 +38,10 @@ def giraffe_preprocessor(*, sigma=5.0, rv="rv", on_bad="flag", flux_range=(0.0, 
         default: a survey run never stops for one star; :func:`skstellar.predict_table`
         reports it in its ``flags`` and ``status`` columns), or raise at the first such
         star, naming it (strict mode).
-    flux_range : tuple (lo, hi) or None, default=(0.0, 10.0)
+    flux_range : tuple (lo, hi) or None, default=(0.1, 10.0)
         Accepted median flux of a spectrum (:class:`SpectrumCleaner`): the chain expects
-        continuum-normalised spectra.
+        continuum-normalised spectra, whose median is close to 1 even for the coolest,
+        most line-rich stars.
     max_padded : float, default=0.05
         Fraction of a setup's bins a star may have padded with continuum
         (:class:`Rebinner`) and still be training-like.

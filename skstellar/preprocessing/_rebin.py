@@ -215,9 +215,11 @@ class Rebinner(VersionStampMixin, FlaggingMixin, TransformerMixin, BaseEstimator
                     if error is not None:
                         error[rows] = np.where(pad, np.float32(1.0), error[rows])
                 meta[f"n_padded_{setup}"] = padded
-                add_flags(meta, padded > 0, StarFlag.PADDED, setup)
-                add_flags(meta, padded > self.max_padded * centres.size, StarFlag.PADDED_MANY, setup)
-                add_flags(meta, padded == centres.size, StarFlag.NO_COVERAGE, setup)
+                none = padded == centres.size
+                add_flags(meta, none, StarFlag.NO_COVERAGE, setup)
+                add_flags(meta, (padded > 0) & ~none, StarFlag.PADDED, setup)
+                add_flags(meta, (padded > self.max_padded * centres.size) & ~none, StarFlag.PADDED_MANY,
+                          setup)
             # the kernels flagged rows with a non-finite bin; padding may have covered it
             bad = np.zeros(len(flux), dtype=bool)
             rows = np.flatnonzero(nonfinite)

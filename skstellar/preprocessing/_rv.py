@@ -61,7 +61,8 @@ class RadialVelocityCorrector(
     setups_ : tuple of str
         The setups seen during fit (``("spectrum",)`` for a plain array).
     n_pixels_in_ : dict of str to int
-        Pixels per setup seen during fit; ``transform`` requires the same.
+        Pixels per setup seen during fit (later batches may differ: the step works
+        star by star, so files of another reduction can be read).
 
     See Also
     --------
