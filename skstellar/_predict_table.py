@@ -13,6 +13,7 @@ from .utils._status import (
     UNTRUSTED,
     StarFlag,
     collect_flags,
+    combined,
     describe_flags,
     flags_doc,
 )
@@ -122,10 +123,7 @@ def predict_table(pipeline, X):
         if isinstance(data, SpectralSet):
             meta = data.meta
     star_flags, setup_flags = collect_flags(meta, n)
-    flags = star_flags.copy()
-    for bits in setup_flags.values():
-        flags |= bits
-    dead = (flags & int(UNPREDICTABLE)) != 0
+    dead = (combined(star_flags, setup_flags) & int(UNPREDICTABLE)) != 0
 
     if regressor is not None:
         labels = getattr(regressor, "label_names_", None)
@@ -156,9 +154,7 @@ def predict_table(pipeline, X):
         alike = np.logical_and.reduce([np.asarray(v.training_like) for _, v in verdicts])
         # the filter judged the placeholder of a dead star: no news
         star_flags |= np.where(alike | dead, 0, int(StarFlag.NOT_TRAINING_LIKE))
-    flags = star_flags.copy()
-    for bits in setup_flags.values():
-        flags |= bits
+    flags = combined(star_flags, setup_flags)
     if verdicts:
         table["training_like"] = alike & ((flags & int(UNTRUSTED)) == 0)
     table["flags"] = flags

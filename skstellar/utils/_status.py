@@ -27,6 +27,7 @@ __all__ = [
     "UNTRUSTED",
     "add_flags",
     "collect_flags",
+    "combined",
     "describe_flags",
     "flags_doc",
     "resolve_policy",
@@ -131,6 +132,14 @@ def collect_flags(meta, n):
     return star, per_setup
 
 
+def combined(star, per_setup):
+    """The star-level bits ORed with those of every setup, ``(n,)`` int64 (a new array)."""
+    out = np.array(star, dtype=np.int64)
+    for bits in per_setup.values():
+        out |= bits
+    return out
+
+
 def describe_flags(star, per_setup=None):
     """One human-readable reason per star: ``"ok"``, or the conditions joined by "; ".
 
@@ -181,10 +190,7 @@ def resolve_policy(estimator, old_name, mapping):
 
 def unusable(meta, n):
     """Stars whose status bits in ``meta`` withhold their labels, ``(n,)`` bool."""
-    star, per_setup = collect_flags(meta, n)
-    for bits in per_setup.values():
-        star |= bits
-    return (star & int(UNPREDICTABLE)) != 0
+    return (combined(*collect_flags(meta, n)) & int(UNPREDICTABLE)) != 0
 
 
 def warn_flagged_in_fit(step, X, out):
