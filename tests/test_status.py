@@ -151,3 +151,18 @@ def test_fitting_on_unusable_stars_warns(survey):
     bad = broken_batch(spectra)
     with pytest.warns(FlaggedTrainingWarning, match=r"SpectrumCleaner: 4 of 8 training stars are unusable.*star 0"):
         giraffe_preprocessor().fit(bad[[0, 1, 3, 4, 6, 7, 8, 9]])
+
+
+def test_flux_near_the_float32_limit_is_flagged_without_a_warning():
+    wave = np.arange(5350.0, 5360.0, 0.05)
+    flux = np.ones((3, wave.size))
+    flux[0] = 0.3
+    flux[0, ::4] = 1.0
+    flux[0] *= 1e39  # a quarter of the pixels beyond float32 (inf), the others 3e38
+    flux[1, :] = 1e39
+    s = SpectralSet.from_arrays({"HR10": (wave, flux)})
+    out = SpectrumCleaner(flux_range=(0.1, 10)).fit(s[2:]).transform(s)
+    bits = out.meta["status_flags_HR10"]
+    assert bits[0] & StarFlag.FLUX_RANGE and bits[0] & StarFlag.NONFINITE
+    assert bits[1] == StarFlag.EMPTY_SETUP and bits[2] == 0
+    np.testing.assert_array_equal(out.flux("HR10")[:2], 1.0)
