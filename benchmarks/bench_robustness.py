@@ -245,7 +245,19 @@ def batch_cases(fitted, spectra):
 
 
 # -- fuzz ----------------------------------------------------------------------------------
-FUZZ_KEYS = ["cases", "read", "read (astropy warned)", "ReadError naming the file", "crash", "hang"]
+FUZZ_KEYS = ["cases", "read", "read (astropy warned)", "of which data as the original", "of which data changed",
+             "ReadError naming the file", "crash", "hang"]
+
+
+def same_data(a, b):
+    """Whether two reads hold the same flux, errors and wavelengths (the id aside)."""
+    for k in b.setups:
+        if k not in a.setups:
+            return False
+        for x, y in ((a.flux(k), b.flux(k)), (a.wavelength(k), b.wavelength(k)), (a.error(k), b.error(k))):
+            if (x is None) != (y is None) or (x is not None and not np.array_equal(x, y, equal_nan=True)):
+                return False
+    return a.setups == b.setups
 
 def fuzz(n_cases):
     spec = importlib.util.spec_from_file_location("fuzz", ROOT / "tests" / "test_io_fuzz.py")
@@ -255,6 +267,7 @@ def fuzz(n_cases):
     with tempfile.TemporaryDirectory() as folder:
         for name, (path, read) in mod.readers(SHARED).items():
             raw, spans = path.read_bytes(), mod.header_spans(path)
+            ref = read(path)
             rng = np.random.default_rng(SEED)
             c = counts.setdefault(name, dict.fromkeys(FUZZ_KEYS, 0))
             for k in range(n_cases):
@@ -268,6 +281,11 @@ def fuzz(n_cases):
                         outcome = mod.run_case(read, case)
                     if outcome == "read":
                         c["read (astropy warned)" if caught else "read"] += 1
+                        with warnings.catch_warnings():
+                            warnings.simplefilter("ignore", AstropyWarning)
+                            got = read(case)
+                        c["of which data as the original" if same_data(got, ref) else
+                          "of which data changed"] += 1
                     else:
                         c["ReadError naming the file"] += 1
                 except mod.Hang:
