@@ -62,7 +62,7 @@ def load(args):
     spectra, labels = make_giraffe_survey(args.n_train + args.n_test, random_state=args.seed)
     print(f"mock survey of {len(spectra)} stars: {time.perf_counter() - t:.0f} s")
     t = time.perf_counter()
-    prep = giraffe_preprocessor(uncovered="continuum")  # a few mock RVs shift a setup past the grid edge
+    prep = giraffe_preprocessor()  # a few mock RVs shift a setup past the grid edge
     X_train = prep.fit_transform(spectra[: args.n_train]).astype(np.float32)
     X_test = prep.transform(spectra[args.n_train:]).astype(np.float32)
     print(f"preprocessing: {time.perf_counter() - t:.0f} s -> {X_train.shape[1]} pixels")

@@ -93,7 +93,7 @@ def main():
                                          random_state=args.seed, cache=True)
     train, test = spectra[: args.n_train], spectra[args.n_train:]
     t_train, t_test = truth[: args.n_train], truth[args.n_train:]
-    pre = giraffe_preprocessor(uncovered="continuum").fit(train)
+    pre = giraffe_preprocessor().fit(train)
     X_train, X_test = pre.transform(train), pre.transform(test)
     y_train = np.column_stack([np.asarray(t_train[k], float) for k in LABELS])
     y_test = np.column_stack([np.asarray(t_test[k], float) for k in LABELS])

@@ -109,7 +109,7 @@ def main():
           f"({', '.join(f'{k} {s.n_pixels(k)}' for k in s.setups)}); flux {flux_bytes / 2**20:.0f} MiB, "
           f"flux + errors {input_bytes / 2**20:.0f} MiB, float32")
 
-    pipe = giraffe_preprocessor(uncovered="continuum", errors=args.errors).fit(s[: min(len(s), 500)])
+    pipe = giraffe_preprocessor(errors=args.errors).fit(s[: min(len(s), 500)])
     print(f"rebinner propagates errors: {args.errors}")
     beyond = int(np.sum(np.asarray(s.meta["rv"]) < -175.8))
     print(f"stars with RV < -175.8 km/s, padded at the blue end of HR21: {beyond}")

@@ -73,7 +73,7 @@ def attribution(args):
     train, test = slice(0, args.n_train), slice(args.n_train, None)
     cnn = CNNLabelRegressor(max_epochs=args.max_epochs, n_models=args.models, n_keep=args.models,
                             patience=max(args.max_epochs // 4, 3), random_state=args.seed, label_names=LABELS)
-    pipe = Pipeline(giraffe_preprocessor(uncovered="continuum").steps + [("cnn", cnn)])
+    pipe = Pipeline(giraffe_preprocessor().steps + [("cnn", cnn)])
     pipe.fit(spectra[train], y[train])
     t1 = time.perf_counter()
     pred = pipe.predict(spectra[test])

@@ -57,7 +57,7 @@ def survey(n):
     from skstellar.preprocessing import giraffe_preprocessor
 
     spectra, labels = make_giraffe_survey(n, random_state=0)
-    X = giraffe_preprocessor(uncovered="continuum").fit_transform(spectra)
+    X = giraffe_preprocessor().fit_transform(spectra)
     y = np.column_stack([np.asarray(labels[k], dtype=float) for k in LABELS])
     return X, y, np.asarray(labels["snr"], dtype=float)
 

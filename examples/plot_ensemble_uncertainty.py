@@ -31,7 +31,7 @@ spectra, labels = make_giraffe_survey(500, snr=(20, 150), random_state=0)
 y = np.column_stack([labels[name] for name in LABELS])
 train, test, y_train, y_test = train_test_split(spectra, y, test_size=0.3, random_state=0)
 
-prep = giraffe_preprocessor(uncovered="continuum").fit(train)
+prep = giraffe_preprocessor().fit(train)
 X_train, X_test = prep.transform(train), prep.transform(test)
 print("X_train", X_train.shape)
 

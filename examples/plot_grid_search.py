@@ -28,7 +28,7 @@ from skstellar.preprocessing import giraffe_preprocessor
 spectra, labels = make_giraffe_survey(300, snr=(30, 150), random_state=0)
 y = np.asarray(labels["feh"])
 
-pipe = Pipeline([*giraffe_preprocessor(uncovered="continuum").steps, ("ridge", Ridge())])
+pipe = Pipeline([*giraffe_preprocessor().steps, ("ridge", Ridge())])
 cv = KFold(n_splits=3, shuffle=True, random_state=0)
 scores = cross_val_score(pipe, spectra, y, cv=cv, scoring="neg_root_mean_squared_error")
 print(f"[Fe/H] RMSE per fold: {np.round(-scores, 3)} dex")

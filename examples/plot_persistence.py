@@ -36,7 +36,7 @@ train, train_labels = make_giraffe_survey(300, population="disk", snr=(30, 150),
 y_train = np.column_stack([train_labels[name] for name in LABELS])
 
 pipe = Pipeline(
-    giraffe_preprocessor(uncovered="continuum").steps
+    giraffe_preprocessor().steps
     + [("similarity", TSNESimilarityFilter(perplexity=15, random_state=0)),
        ("cnn", CNNLabelRegressor(n_models=2, n_keep=2, max_epochs=8, random_state=0, label_names=LABELS))]
 )

@@ -43,7 +43,7 @@ print(labels["id", "teff", "logg", "feh", "rv", "snr"][:3])
 # -------------------------------------------------
 # The fitted pipeline fixes the output grid; indexing it gives each step, so we can keep every
 # intermediate :class:`~skstellar.spectra.SpectralSet`.
-pipe = giraffe_preprocessor(uncovered="continuum").fit(spectra)
+pipe = giraffe_preprocessor().fit(spectra)
 stages = {"raw": spectra}
 current = spectra
 for name, step in pipe.steps[:-1]:

@@ -28,7 +28,7 @@ train, _ = make_giraffe_survey(400, population="disk", snr=(30, 150), random_sta
 disk, _ = make_giraffe_survey(150, population="disk", snr=(30, 150), random_state=1)
 edge, edge_labels = make_giraffe_survey(140, population="edge", snr=(30, 150), random_state=2)
 
-prep = giraffe_preprocessor(uncovered="continuum").fit(train)
+prep = giraffe_preprocessor().fit(train)
 X_train = prep.transform(train)
 X_new = np.vstack([prep.transform(disk), prep.transform(edge)])
 kind = np.array(["disk"] * len(disk) + list(edge_labels["edge_kind"]))

@@ -8,6 +8,15 @@ from sklearn.pipeline import Pipeline
 
 from .filters import TSNESimilarityFilter
 from .spectra import SpectralSet
+from .utils._status import (
+    UNPREDICTABLE,
+    UNTRUSTED,
+    StarFlag,
+    collect_flags,
+    combined,
+    describe_flags,
+    flags_doc,
+)
 
 __all__ = ["predict_table"]
 
@@ -55,7 +64,14 @@ def predict_table(pipeline, X):
           ``residual_outer``, ``pca_distance``, ``pca_outer`` (see
           :class:`~skstellar.filters.SimilarityMap`). With several filters these columns
           are prefixed by the step name and ``training_like`` requires all of them. Without a
-          filter there are no flag columns.
+          filter there are no flag columns;
+        - ``flags``: the per-star status bits the steps recorded (see
+          :class:`skstellar.utils._status.StarFlag`; the column's description lists them)
+          and ``status``: the same in words, ``"ok"`` for a star nothing happened to.
+          A star whose spectrum could not be used (``EMPTY_SETUP``, ``FLUX_RANGE``,
+          ``RV_INVALID``, ``NO_COVERAGE``, ...) gets NaN labels and errors, never a
+          plausible number, and is not training-like; so is one padded beyond the
+          Rebinner's ``max_padded`` (its labels stand).
 
     Raises
     ------
@@ -83,7 +99,7 @@ def predict_table(pipeline, X):
     >>> table = predict_table(pipe.fit(X, y), np.vstack([X[:4] + 0.001, X[:1] + 0.5]))
     >>> table.colnames  # doctest: +NORMALIZE_WHITESPACE
     ['id', 'y0', 'e_y0', 'training_like', 'filter_score', 'map_distance', 'map_outer', 'residual',
-     'residual_outer', 'pca_distance', 'pca_outer']
+     'residual_outer', 'pca_distance', 'pca_outer', 'flags', 'status']
     >>> table["training_like"].tolist()
     [True, True, True, True, False]
     """
@@ -96,6 +112,7 @@ def predict_table(pipeline, X):
     regressor = None if isinstance(last, TSNESimilarityFilter) else last
     verdicts = []
     data = X
+    meta = X.meta if isinstance(X, SpectralSet) else None
     for name, step in zip(names, steps if regressor is None else steps[:-1]):
         if step is None or (isinstance(step, str) and step == "passthrough"):
             continue
@@ -103,6 +120,10 @@ def predict_table(pipeline, X):
             verdicts.append((name, step.embed(data)))
         data = step.transform(data)
         _check_rows(n, _n_spectra(data), f"step {name!r}")
+        if isinstance(data, SpectralSet):
+            meta = data.meta
+    star_flags, setup_flags = collect_flags(meta, n)
+    dead = (combined(star_flags, setup_flags) & int(UNPREDICTABLE)) != 0
 
     if regressor is not None:
         labels = getattr(regressor, "label_names_", None)
@@ -114,6 +135,12 @@ def predict_table(pipeline, X):
         _check_rows(n, pred.shape[0], f"the regressor {type(regressor).__name__}")
         labels = [str(label) for label in labels] if labels is not None else [f"y{j}" for j in range(pred.shape[1])]
         std = None if std is None else np.asarray(std).reshape(pred.shape)
+        pred = np.array(pred, dtype=np.result_type(pred.dtype, np.float32))  # a copy that holds NaN
+        star_flags |= np.where(~np.isfinite(pred).all(axis=1), int(StarFlag.PREDICTION_NONFINITE), 0)
+        pred[dead] = np.nan
+        if std is not None:
+            std = np.array(std, dtype=np.result_type(std.dtype, np.float32))
+            std[dead] = np.nan
         for j, label in enumerate(labels):
             table[label] = pred[:, j]
             if std is not None:
@@ -123,8 +150,17 @@ def predict_table(pipeline, X):
         prefix = f"{name}_" if len(verdicts) > 1 else ""
         for column, attribute in _FLAG_COLUMNS.items():
             table[prefix + column] = np.asarray(getattr(verdict, attribute))
-    if len(verdicts) > 1:
-        table["training_like"] = np.logical_and.reduce([v.training_like for _, v in verdicts])
+    if verdicts:
+        alike = np.logical_and.reduce([np.asarray(v.training_like) for _, v in verdicts])
+        # the filter judged the placeholder of a dead star: no news
+        star_flags |= np.where(alike | dead, 0, int(StarFlag.NOT_TRAINING_LIKE))
+    flags = combined(star_flags, setup_flags)
+    if verdicts:
+        table["training_like"] = alike & ((flags & int(UNTRUSTED)) == 0)
+    table["flags"] = flags
+    table["flags"].description = "per-star status bits (OR of): " + flags_doc()
+    table["status"] = describe_flags(star_flags, setup_flags)
+    table["status"].description = "why a star's labels are NaN or untrusted; 'ok' when clean"
     return table
 
 

@@ -103,8 +103,10 @@ def _as_setup(name, wavelength, flux, error=None, scale=None) -> SetupData:
     wave = np.asarray(wavelength, dtype=np.float64)
     flux = np.asarray(flux)
     if flux.dtype.byteorder not in ("=", "|") or flux.dtype != np.float32:
-        # FITS data arrive big-endian; TensorFlow and numba want native float32.
-        flux = flux.astype(np.float32)
+        # FITS data arrive big-endian; TensorFlow and numba want native float32. A value
+        # beyond float32 becomes inf, which the SpectrumCleaner flags per star.
+        with np.errstate(over="ignore"):
+            flux = flux.astype(np.float32)
     if flux.ndim == 1:
         flux = flux[np.newaxis, :]
     if flux.ndim != 2:
@@ -138,7 +140,8 @@ def _as_setup(name, wavelength, flux, error=None, scale=None) -> SetupData:
     if error is not None:
         error = np.asarray(error)
         if error.dtype != np.float32 or error.dtype.byteorder not in ("=", "|"):
-            error = error.astype(np.float32)
+            with np.errstate(over="ignore"):
+                error = error.astype(np.float32)
         if error.ndim == 1:
             error = error[np.newaxis, :]
         if error.shape != flux.shape:
@@ -187,6 +190,43 @@ def _as_meta(meta, n) -> Table:
         meta["id"] = np.array([str(i) for i in range(n)])
         meta.columns.move_to_end("id", last=False)
     return meta
+
+
+_PLACEHOLDER_IDS = {"", "none", "nan", "null", "n/a", "na", "-", "--"}
+
+
+def is_placeholder_id(value) -> bool:
+    """Whether a star id is a placeholder: None, empty, "None", "nan", "null", "N/A", ..."""
+    return value is None or str(value).strip().lower() in _PLACEHOLDER_IDS
+
+
+def check_ids(ids, where="the SpectralSet", *, allow_duplicates=False):
+    """Raise if a star id is a placeholder (None, empty, "nan", ...) or, unless allowed,
+    repeated; ``where`` names the source (a file, a column) in the message."""
+    ids = np.asarray(ids)
+    if ids.ndim != 1:
+        raise ValueError(f"{where}: ids must be 1-D, one per star; got shape {ids.shape}.")
+    text = np.char.strip(np.char.lower(ids.astype(str)))
+    bad = np.isin(text, list(_PLACEHOLDER_IDS))
+    if ids.dtype.kind == "O":
+        bad |= np.array([v is None for v in ids], dtype=bool)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(
+            f"{where}: star {i} has the placeholder id {str(ids[i])!r} ({int(bad.sum())} such); a "
+            "star id must name the star. Fill in the ids or take another id column."
+        )
+    if not allow_duplicates and ids.size:
+        keys = np.char.strip(ids.astype(str)) if ids.dtype.kind in "OUS" else ids
+        _, first, counts = np.unique(keys, return_index=True, return_counts=True)
+        if (counts > 1).any():
+            dup = first[counts > 1]
+            i = int(dup.min())
+            raise ValueError(
+                f"{where}: star id {str(ids[i])!r} appears {int(counts[np.argmax(first == i)])} times "
+                f"({int((counts > 1).sum())} repeated ids); the output could not be joined back "
+                "to a catalogue. Make the ids unique, or pass allow_duplicate_ids=True."
+            )
 
 
 class SpectralSet:
@@ -247,7 +287,7 @@ class SpectralSet:
 
     # -- construction -----------------------------------------------------------------
     @classmethod
-    def from_arrays(cls, setups, meta=None) -> SpectralSet:
+    def from_arrays(cls, setups, meta=None, *, allow_duplicate_ids=False) -> SpectralSet:
         """Build a SpectralSet from arrays.
 
         Parameters
@@ -258,6 +298,10 @@ class SpectralSet:
             ``(p,)`` for a single star).
         meta : astropy Table, dict of columns or None
             Per-star metadata. An ``id`` column of ``"0" … "n-1"`` is added when absent.
+        allow_duplicate_ids : bool, default=False
+            Accept an id held by several stars. By default that is an error, as is a
+            placeholder id (None, empty, "nan"): the predictions could not be joined back
+            to a catalogue.
 
         Returns
         -------
@@ -275,11 +319,16 @@ class SpectralSet:
                     f"setup {name!r}: expected (wavelength, flux) or (wavelength, flux, error)."
                 )
             data[str(name)] = _as_setup(name, *arrays)
-        return cls(data, meta)
+        out = cls(data, meta)
+        check_ids(out.meta["id"], "meta column 'id'", allow_duplicates=allow_duplicate_ids)
+        return out
 
     @classmethod
-    def concatenate(cls, sets) -> SpectralSet:
-        """Stack the stars of several SpectralSets with the same setups and grids."""
+    def concatenate(cls, sets, *, allow_duplicate_ids=False) -> SpectralSet:
+        """Stack the stars of several SpectralSets with the same setups and grids.
+
+        A star id in two of the sets is an error unless ``allow_duplicate_ids``.
+        """
         sets = list(sets)
         if not sets:
             raise ValueError("concatenate needs at least one SpectralSet; got none.")
@@ -318,6 +367,7 @@ class SpectralSet:
             err = None if errs[0] is None else np.concatenate(errs)
             data[name] = SetupData(wave, np.concatenate([p.flux for p in parts]), err, scale)
         meta = vstack([s.meta for s in sets], join_type="outer", metadata_conflicts="silent")
+        check_ids(meta["id"], "the concatenated sets", allow_duplicates=allow_duplicate_ids)
         return cls(data, meta)
 
     def replace(
@@ -344,12 +394,35 @@ class SpectralSet:
             )
         return SpectralSet(setups, self._meta if meta is None else meta)
 
-    def with_setups(self, setups: Mapping[str, SetupData], meta=None) -> SpectralSet:
-        """A new SpectralSet holding ``setups`` (validated) and this set's or the given meta."""
+    def with_setups(self, setups, meta=None) -> SpectralSet:
+        """A new SpectralSet holding ``setups`` (validated) and this set's or the given meta.
+
+        ``setups`` is a dict of :class:`SetupData` or another SpectralSet; a SpectralSet,
+        and a given ``meta`` with an ``id`` column, must hold the same stars in the same
+        order as this set (their ids are compared), so that setups of different stars are
+        never paired.
+        """
+        if isinstance(setups, SpectralSet):
+            self._check_same_stars(setups.ids, "the SpectralSet given")
+            setups = setups._setups
+        if meta is not None and "id" in getattr(meta, "colnames", getattr(meta, "keys", lambda: ())()):
+            self._check_same_stars(np.asarray(meta["id"]), "meta")
         data = {
             name: _as_setup(name, d.grid, d.flux, d.error, d.scale) for name, d in setups.items()
         }
         return SpectralSet(data, self._meta if meta is None else meta)
+
+    def _check_same_stars(self, ids, what):
+        mine = self.ids
+        if len(ids) != len(mine):
+            raise ValueError(f"{what} holds {len(ids)} stars; this SpectralSet holds {len(mine)}.")
+        differ = np.asarray(ids).astype(str) != mine.astype(str)
+        if differ.any():
+            i = int(np.argmax(differ))
+            raise ValueError(
+                f"{what} holds other stars: star {i} is {str(ids[i])!r} there but "
+                f"{str(mine[i])!r} here ({int(differ.sum())} differ). Match the stars by id first."
+            )
 
     # -- access -----------------------------------------------------------------------
     @property

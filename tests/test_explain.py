@@ -170,7 +170,7 @@ def mock():
                     "alfe": rng.uniform(-0.2, 0.5, n)})
     spectra = synthesize_spectra(labels, snr=40, random_state=1, n_jobs=1)
     spectra.meta["rv"] = 0.0
-    pre = giraffe_preprocessor(uncovered="continuum")
+    pre = giraffe_preprocessor()
     X = pre.fit_transform(spectra)
     y = np.column_stack([labels[c] for c in LABELS])
     return pre, spectra, X, y

@@ -11,6 +11,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 from skstellar import SpectralSet
 from skstellar.io import (
+    ReadError,
     from_specutils,
     read_fits_spectra,
     read_ges_giraffe,
@@ -195,7 +196,7 @@ def test_ges_missing_setup_raises_or_drops(two_setups):
     with pytest.raises(ValueError,
                        match=r"1 of 2 stars lack a setup.*'07000000-1000000' \(no HR10\)"):
         read_ges_giraffe(files)
-    s = read_ges_giraffe(files, on_missing="drop")
+    s = read_ges_giraffe(files, on_bad="drop")
     assert s.ids.tolist() == [GES_ID] and s.setups == ("HR10", "HR21")
     assert s.meta.meta["dropped"] == {"07000000-1000000": ["HR10"]}
     assert s[0].meta.meta["dropped"] == {"07000000-1000000": ["HR10"]}  # survives indexing
@@ -203,7 +204,7 @@ def test_ges_missing_setup_raises_or_drops(two_setups):
 
 def test_ges_drop_leaving_nothing(two_setups):
     with pytest.raises(ValueError, match="No star has a spectrum in every setup"):
-        read_ges_giraffe([two_setups["A", "HR21"], two_setups["B", "HR10"]], on_missing="drop")
+        read_ges_giraffe([two_setups["A", "HR21"], two_setups["B", "HR10"]], on_bad="drop")
 
 
 def test_ges_duplicate_star_names_both_files(two_setups, ges_path, tmp_path):
@@ -323,8 +324,8 @@ def test_ges_bad_wavelength_axis(ges_path, tmp_path, header, match):
 def test_ges_bad_arguments(ges_path):
     with pytest.raises(ValueError, match="spectrum must be one of"):
         read_ges_giraffe(ges_path, spectrum="raw")
-    with pytest.raises(ValueError, match="on_missing must be"):
-        read_ges_giraffe(ges_path, on_missing="ignore")
+    with pytest.raises(ValueError, match="on_bad must be"):
+        read_ges_giraffe(ges_path, on_bad="ignore")
     with pytest.raises(TypeError, match="paths must be a file path or an iterable"):
         read_ges_giraffe(42)
 
@@ -689,3 +690,37 @@ def test_write_predictions_bad_input(tmp_path):
     assert not (tmp_path / "l.csv").exists()
     with pytest.raises(FileNotFoundError, match=r"none\.csv: no such file"):
         read_predictions(tmp_path / "none.csv")
+
+
+def test_ges_missing_setup_flagged_reaches_predict_table(two_setups):
+    from sklearn.dummy import DummyRegressor
+    from sklearn.pipeline import make_pipeline
+
+    from skstellar import predict_table
+    from skstellar.preprocessing import SetupStitcher, SpectrumCleaner
+
+    f = two_setups
+    files = [f["A", "HR21"], f["A", "HR10"], f["B", "HR21"]]
+    with pytest.warns(FutureWarning, match="on_bad='drop'"):
+        assert len(read_ges_giraffe(files, on_missing="drop")) == 1
+    s = read_ges_giraffe(files, on_bad="flag")
+    assert s.ids.tolist() == [GES_ID, "07000000-1000000"] and s.meta.meta["dropped"] == {}
+    assert np.isnan(s.flux("HR10")[1]).all() and np.isfinite(s.meta["rv"]).all()
+    assert s.meta["file_HR10"][1] == "" and s.meta["status_flags_HR10"].tolist() == [0, 2048]
+    pipe = make_pipeline(SpectrumCleaner(), SetupStitcher(), DummyRegressor())
+    table = predict_table(pipe.fit(s[:1], [5000.0]), s)
+    assert table["status"][1].startswith("HR10: setup missing")
+    assert np.isnan(table["y0"][1]) and table["y0"][0] == 5000.0
+
+
+@pytest.mark.parametrize("placeholder", ["None", "nan", " "])
+def test_placeholder_ids_are_errors_naming_the_file(ges_path, galah_dir, tmp_path, placeholder):
+    bad = ges_copy(ges_path, tmp_path / "bad.fits", cname=placeholder)
+    with pytest.raises(ReadError, match=rf"{bad}: the star id \('Cname'.*placeholder"):
+        read_ges_giraffe(bad)
+    src = galah_camera(galah_dir, 1)[0]
+    with fits.open(src) as hdul:
+        hdul["normalized"].header["GAIA_ID"] = placeholder
+        hdul.writeto(tmp_path / "galah.fits")
+    with pytest.raises(ReadError, match=r"galah.fits: header keyword 'GAIA_ID'.*placeholder"):
+        read_fits_spectra(tmp_path / "galah.fits", "CCD1", hdu="normalized", id_keyword="GAIA_ID")

@@ -22,6 +22,7 @@ from skstellar.preprocessing import (
 )
 from skstellar.preprocessing._grid import pixel_edges
 from skstellar.spectra import SpectralSet
+from skstellar.utils._status import FlaggedTrainingWarning
 
 C_KMS = 299_792.458
 NATIVE = {"HR10": (5339.0, 5619.0), "HR21": (8475.0, 8982.0)}
@@ -209,9 +210,10 @@ def test_cleaner_empty_spectrum_raises_naming_star_and_setup(bad):
     flux = np.ones((3, 50))
     flux[1] = bad
     s = SpectralSet.from_arrays({"HR10": (np.arange(50.0), flux)}, meta={"id": ["x", "y", "z"]})
-    with pytest.raises(ValueError, match=r"star 1 \(id 'y'\).*setup 'HR10'.*empty='flag'"):
-        SpectrumCleaner().fit_transform(s)
-    out = SpectrumCleaner(empty="flag").fit_transform(s)
+    with pytest.raises(ValueError, match=r"star 1 \(id 'y'\).*setup 'HR10'.*on_bad='flag'"):
+        SpectrumCleaner(on_bad="raise").fit_transform(s)
+    with pytest.warns(FlaggedTrainingWarning, match=r"1 of 3 training stars are unusable"):
+        out = SpectrumCleaner().fit_transform(s)
     assert out.meta["empty_HR10"].tolist() == [False, True, False]
     assert out.meta["n_cleaned_HR10"].tolist() == [0, 50, 0]
     np.testing.assert_array_equal(out.flux("HR10")[1], 1.0)
@@ -279,14 +281,14 @@ def test_rv_corrector_bad_velocities_raise(meta_rv, kwargs, match):
         meta={"id": ["a", "b", "c"], "rv": meta_rv},
     )
     with pytest.raises(ValueError, match=match):
-        RadialVelocityCorrector(**kwargs).fit(s)
+        RadialVelocityCorrector(on_bad="raise", **kwargs).fit(s)
 
 
 def test_rv_corrector_masked_rv_and_array_without_rv():
     s = SpectralSet.from_arrays({"HR10": (np.arange(5400.0, 5410.0, 0.1), np.ones((2, 100)))})
     s.meta["rv"] = MaskedColumn([3.0, 4.0], mask=[False, True])
     with pytest.raises(ValueError, match=r"star 1 \(id '1'\) has no finite radial velocity"):
-        RadialVelocityCorrector().fit(s)
+        RadialVelocityCorrector(on_bad="raise").fit(s)
     with pytest.raises(ValueError, match="a plain array has no metadata"):
         RadialVelocityCorrector().fit(np.ones((2, 5)))
 
@@ -387,7 +389,9 @@ def test_rebinner_grid_is_fixed_at_fit_and_reused_for_other_rvs():
     # a star beyond the training RVs does not cover the grid the training set allowed ...
     extreme = make_giraffe(3, rv=[-150.0, 80.0, 300.0], rng=np.random.default_rng(5))
     with pytest.raises(ValueError, match=r"star 0 \(id 'star0'\) covers 5341.648-.*missing 5339.370-5341.648 A"):
-        chain.transform(extreme)
+        chain.set_params(rebinner__on_bad="raise").transform(extreme)
+    flagged = chain.set_params(rebinner__on_bad="flag").transform(extreme)
+    assert flagged.meta["n_padded_HR10"][0] > 0
     # ... but does cover the GIRAFFE ranges (room for -175 < v < 1015 km/s on native grids)
     giraffe = make_pipeline(RadialVelocityCorrector(), Rebinner(step=GIRAFFE_STEPS, ranges=GIRAFFE_RANGES))
     a, b = giraffe.fit_transform(train), giraffe.transform(extreme)
@@ -405,13 +409,13 @@ def test_rebinner_grid_is_fixed_at_fit_and_reused_for_other_rvs():
 
 def test_rebinner_uncovered_spectrum_raises_or_is_padded():
     s = make_giraffe(3, rv=[0.0, 0.0, 0.0])
-    fitted = Rebinner(step=GIRAFFE_STEPS, ranges=GIRAFFE_RANGES).fit(s)
+    fitted = Rebinner(step=GIRAFFE_STEPS, ranges=GIRAFFE_RANGES, on_bad="raise").fit(s)
     short = s.replace("HR10", wavelength=s.wavelength("HR10") + 14.0)  # now starts at 5353 A
     short.meta["id"] = ["p", "q", "r"]
     with pytest.raises(ValueError, match=r"star 0 \(id 'p'\) covers 5352.975-5633.025 A in setup 'HR10'.*"
-                       r"missing 5349.970-5352.975 A \(3 such stars\).*uncovered='continuum'"):
+                       r"missing 5349.970-5352.975 A \(3 such stars\).*on_bad='flag'"):
         fitted.transform(short)
-    padded = Rebinner(step=GIRAFFE_STEPS, ranges=GIRAFFE_RANGES, uncovered="continuum").fit(s)
+    padded = Rebinner(step=GIRAFFE_STEPS, ranges=GIRAFFE_RANGES).fit(s)
     out = padded.transform(short)
     # the bins centred at 5350.00 ... 5353.00 start before 5352.975: 51 of them
     assert out.meta["n_padded_HR10"].tolist() == [51, 51, 51]
@@ -425,7 +429,7 @@ def test_rebinner_rejects_non_finite_flux_and_bad_settings():
     flux = s.flux("HR21").copy()
     flux[1, 4000] = np.nan
     with pytest.raises(ValueError, match=r"star 1 \(id 'star1'\) has NaN or inf flux.*'HR21'.*SpectrumCleaner"):
-        Rebinner(step=0.1).fit_transform(s.replace("HR21", flux=flux))
+        Rebinner(step=0.1, on_bad="raise").fit_transform(s.replace("HR21", flux=flux))
     with pytest.raises(ValueError, match=r"step has no entry for setup 'HR21'"):
         Rebinner(step={"HR10": 0.06}).fit(s)
     with pytest.raises(ValueError, match=r"ranges names setup 'HR15N', which X lacks"):
@@ -563,7 +567,7 @@ def test_rebinner_scaled_grid_agrees_with_specutils(rng):
 
 def test_rebinner_scaled_grid_errors_name_the_star(rng):
     scaled, _ = _scaled_and_materialised(rng)
-    reb = Rebinner(step=0.1, ranges=(8490.0, 8580.0)).fit(scaled)
+    reb = Rebinner(step=0.1, ranges=(8490.0, 8580.0), on_bad="raise").fit(scaled)
     flux = scaled.flux("HR21").copy()
     flux[3, 1200] = np.nan
     with pytest.raises(ValueError, match=r"star 3 \(id '3'\) has NaN or inf flux.*'HR21'"):
@@ -571,7 +575,7 @@ def test_rebinner_scaled_grid_errors_name_the_star(rng):
     # the first star whose rest-frame spectrum starts after 8469.95 A (the first bin's edge)
     first = scaled.setup_data("HR21").scale * (8475.0 - 0.025)
     i = int(np.argmax(first > 8469.95))
-    far = Rebinner(step=0.1, ranges=(8470.0, 8580.0)).fit(scaled)
+    far = Rebinner(step=0.1, ranges=(8470.0, 8580.0), on_bad="raise").fit(scaled)
     with pytest.raises(ValueError, match=rf"star {i} \(id '{i}'\) covers {first[i]:.3f}-.* in setup "
                        rf"'HR21'.*missing 8469.950-{first[i]:.3f} A"):
         far.transform(scaled)
@@ -637,7 +641,7 @@ def test_giraffe_chain_gives_8669_named_pixels():
 
 def test_giraffe_grid_is_covered_from_minus_175_to_plus_1015_kms():
     # HR21 starts at 8475 A natively (8479.95 A needed); HR10 ends at 5619 A (5600.05 needed)
-    pre = giraffe_preprocessor()
+    pre = giraffe_preprocessor(on_bad="raise")
     assert pre.fit_transform(make_giraffe(2, rv=[-175.0, 1000.0])).shape == (2, 8669)
     with pytest.raises(ValueError, match=r"star 0 \(id 'star0'\) covers 8479.982-.*'HR21'.*missing 8479.950-8479.982 A"):
         pre.transform(make_giraffe(1, rv=-177.0))
@@ -737,7 +741,7 @@ def test_no_step_modifies_its_input_and_all_check_later_batches(make):
     lacking = SpectralSet.from_arrays({"HR10": (s.wavelength("HR10"), s.flux("HR10"))}, meta=s.meta)
     with pytest.raises(ValueError, match=r"fitted on setups \('HR10', 'HR21'\); this SpectralSet lacks 'HR21'"):
         step.transform(lacking)
-    if not isinstance(step, Rebinner):  # the rebinner takes any input sampling by design
+    if isinstance(step, SetupStitcher):  # the others take any native sampling, star by star
         cut = s.replace("HR21", wavelength=s.wavelength("HR21")[..., :-3], flux=s.flux("HR21")[:, :-3],
                         error=s.error("HR21")[:, :-3] if s.error("HR21") is not None else None)
         with pytest.raises(ValueError, match=r"setup 'HR21' has \d+ pixels per spectrum but \w+ was fitted with \d+"):

@@ -118,7 +118,9 @@ def test_kfold_cross_val_score_and_grid_search():
 
 def test_concatenate():
     a, b = make_set(4, error=True), make_set(3, np.random.default_rng(5), error=True)
-    c = SpectralSet.concatenate([a, b])
+    with pytest.raises(ValueError, match=r"star id 's0' appears 2 times.*allow_duplicate_ids=True"):
+        SpectralSet.concatenate([a, b])
+    c = SpectralSet.concatenate([a, b], allow_duplicate_ids=True)
     assert len(c) == 7 and c.shape == (7, 302)
     np.testing.assert_array_equal(c.flux("HR21")[4:], b.flux("HR21"))
     assert c.wavelength("HR10").ndim == 1  # shared grid kept
@@ -133,7 +135,7 @@ def test_concatenate_different_grids_becomes_per_star():
     b = SpectralSet.from_arrays(
         {"HR10": (a.wavelength("HR10") + 0.01, a.flux("HR10")), "HR21": (a.wavelength("HR21"), a.flux("HR21"))}
     )
-    c = SpectralSet.concatenate([a, b])
+    c = SpectralSet.concatenate([a, b], allow_duplicate_ids=True)
     assert c.wavelength("HR10").shape == (4, 201)
     np.testing.assert_allclose(c.wavelength("HR10")[3], a.wavelength("HR10") + 0.01)
 
@@ -218,12 +220,12 @@ def test_scale_follows_indexing_concatenate_and_with_setups():
     np.testing.assert_array_equal(sub.setup_data("HR21").scale, scale[[3, 0]])
     np.testing.assert_array_equal(sub.wavelength("HR21"), s.wavelength("HR21")[[3, 0]])
     plain = make_set(2, error=True)
-    c = SpectralSet.concatenate([s, plain])
+    c = SpectralSet.concatenate([s, plain], allow_duplicate_ids=True)
     d = c.setup_data("HR21")
     assert d.grid.ndim == 1  # still implicit: the unscaled stars get a factor of 1
     np.testing.assert_array_equal(d.scale, np.concatenate([scale, [1.0, 1.0]]))
     np.testing.assert_array_equal(c.wavelength("HR21")[4], plain.wavelength("HR21"))
-    assert SpectralSet.concatenate([plain, plain]).setup_data("HR21").scale is None
+    assert SpectralSet.concatenate([plain, plain], allow_duplicate_ids=True).setup_data("HR21").scale is None
     w = s.with_setups({k: s.setup_data(k) for k in s.setups})
     np.testing.assert_array_equal(w.setup_data("HR21").scale, scale)
 
@@ -255,3 +257,30 @@ def test_scale_needs_a_shared_grid():
     s = make_set(3, per_star_grid=True)
     with pytest.raises(ValueError, match="a per-star scale needs a shared 1-D wavelength grid"):
         s.replace("HR21", scale=np.ones(3))
+
+
+@pytest.mark.parametrize("ids, match", [
+    (["a", "b", "a"], r"star id 'a' appears 2 times"),
+    (["a", None, "c"], r"star 1 has the placeholder id 'None'"),
+    (["a", "", "c"], r"star 1 has the placeholder id ''"),
+    (["a", "b", "NaN"], r"star 2 has the placeholder id 'NaN'"),
+])
+def test_from_arrays_refuses_duplicate_and_placeholder_ids(ids, match):
+    wave = np.arange(10.0)
+    with pytest.raises(ValueError, match=match):
+        SpectralSet.from_arrays({"A": (wave, np.ones((3, 10)))}, meta={"id": np.array(ids, dtype=object)})
+    if "appears" in match:
+        s = SpectralSet.from_arrays({"A": (wave, np.ones((3, 10)))}, meta={"id": ids}, allow_duplicate_ids=True)
+        assert s.ids.tolist() == ids
+        assert len(s[[0, 0, 1]]) == 3  # resampling with repeats (bootstrap) is not "building"
+
+
+def test_with_setups_checks_the_stars_agree():
+    wave = np.arange(10.0)
+    a = SpectralSet.from_arrays({"A": (wave, np.ones((3, 10)))}, meta={"id": ["x", "y", "z"]})
+    b = SpectralSet.from_arrays({"B": (wave, np.zeros((3, 10)))}, meta={"id": ["x", "z", "y"]})
+    with pytest.raises(ValueError, match=r"star 1 is 'z' there but 'y' here \(2 differ\)"):
+        a.with_setups(b)
+    assert a.with_setups(b[[0, 2, 1]]).setups == ("B",)
+    with pytest.raises(ValueError, match=r"meta holds 2 stars; this SpectralSet holds 3"):
+        a.with_setups({"A": a.setup_data("A")}, meta={"id": ["x", "y"]})

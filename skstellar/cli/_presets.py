@@ -16,12 +16,12 @@ from skstellar.preprocessing import (
 
 def ambrosch2023():
     """Ambrosch et al. (2023): HR10 + HR21, 8669 pixels; uncovered bins padded with continuum."""
-    return giraffe_preprocessor(uncovered="continuum")
+    return giraffe_preprocessor()
 
 
 def nepal2023():
     """Nepal et al. (2023): HR15N alone, 0.075 A over 6455-6807.5 A (H alpha and Li I 6707.8 A)."""
-    return lithium_preprocessor(uncovered="continuum")
+    return lithium_preprocessor()
 
 
 PRESETS = {"ambrosch2023": ambrosch2023, "nepal2023": nepal2023}
@@ -33,7 +33,7 @@ def custom(setups, steps, ranges, *, rv="rv"):
     if rv is not None:
         chain.append(("rv", RadialVelocityCorrector(rv=rv)))
     chain += [
-        ("rebin", Rebinner(step=steps, ranges=ranges, uncovered="continuum", errors=False)),
+        ("rebin", Rebinner(step=steps, ranges=ranges, on_bad="flag", errors=False)),
         ("stitch", SetupStitcher(setups=list(setups), copy=False)),
     ]
     return Pipeline(chain)

@@ -205,8 +205,8 @@ def run(args):
     verbose = 0 if quiet else 1
     results = {}
     for chain, setups, labels, pre in (
-        ("A", ("HR10", "HR21"), CHAIN_A_LABELS, giraffe_preprocessor(uncovered="continuum")),
-        ("B", ("HR15N",), CHAIN_B_LABELS, lithium_preprocessor(uncovered="continuum")),
+        ("A", ("HR10", "HR21"), CHAIN_A_LABELS, giraffe_preprocessor()),
+        ("B", ("HR15N",), CHAIN_B_LABELS, lithium_preprocessor()),
     ):
         steps.start(f"chain {chain}: {' + '.join(setups)} -> filter -> {settings['n_models']} CNNs for "
                     f"{', '.join(TITLES[lab] for lab in labels)}")

@@ -13,6 +13,7 @@ from sklearn.decomposition import PCA
 from sklearn.utils import check_random_state
 
 from ..spectra import SpectralSet
+from ..utils._persist import VersionStampMixin, contiguous_arrays
 from ..utils._sklearn import Interval, StrOptions, _fit_context, check_is_fitted, validate_data
 from . import _scores
 from ._embed import RESERVED, joint_map
@@ -23,6 +24,9 @@ __all__ = ["SimilarityMap", "TSNESimilarityFilter"]
 _MAP_FLOOR = 1e-12
 # Noise below this fraction of the RMS flux is treated as this fraction (noise-free input).
 _NOISE_FLOOR = 1e-6
+# Largest training |flux|: beyond it sums of squares over ~10^4 pixels overflow float32
+# (3.4e38) in the PCA and the t-SNE affinities, and scipy fails with "data must be finite".
+_MAX_FLUX = 1e15
 # Residual/noise ratios below this are round-off (a PCA reproducing X exactly).
 _RESIDUAL_FLOOR = 1e-6
 
@@ -124,7 +128,9 @@ class _LastMap:
         self.value = None
 
 
-class TSNESimilarityFilter(OneToOneFeatureMixin, OutlierMixin, TransformerMixin, BaseEstimator):
+class TSNESimilarityFilter(
+    VersionStampMixin, OneToOneFeatureMixin, OutlierMixin, TransformerMixin, BaseEstimator
+):
     """Flag spectra that are unlike the training set: a joint t-SNE map and two PCA scores.
 
     A neural network cannot label spectra outside its training set. Following Ambrosch
@@ -377,6 +383,21 @@ class TSNESimilarityFilter(OneToOneFeatureMixin, OutlierMixin, TransformerMixin,
                 f"{self.perplexity} (t-SNE needs more than 3 x perplexity neighbours); got {n}. "
                 "Lower perplexity or add spectra."
             )
+        keys = _scores.row_fingerprints(X_arr)
+        n_distinct = len(np.unique(keys))
+        if n_distinct < needed:
+            raise ValueError(
+                f"TSNESimilarityFilter: the {n} training spectra hold only {n_distinct} distinct "
+                f"ones; t-SNE with perplexity={self.perplexity} needs at least {needed} distinct "
+                "spectra (identical spectra collapse onto one point). Check the training set."
+            )
+        scale = float(np.max(np.abs(X_arr)))
+        if scale > _MAX_FLUX:
+            raise ValueError(
+                f"TSNESimilarityFilter: training flux reaches {scale:.3g}; squared distances of "
+                f"such spectra overflow (limit {_MAX_FLUX:.0e}). The filter expects "
+                "continuum-normalised spectra (flux about 1): normalise them first."
+            )
         if self.training_subsample is not None and self.training_subsample < needed:
             raise ValueError(
                 f"training_subsample={self.training_subsample} is too small for perplexity="
@@ -386,6 +407,7 @@ class TSNESimilarityFilter(OneToOneFeatureMixin, OutlierMixin, TransformerMixin,
         seed = int(rng.randint(np.iinfo(np.int32).max))
         self.n_components_ = int(min(self.n_components, n, p))
         self.pca_ = PCA(n_components=self.n_components_, random_state=seed).fit(X_arr)
+        contiguous_arrays(self.pca_)  # a reloaded filter must project bit for bit alike
         use_residual = self.residual_threshold is not None
         rms_flux = np.sqrt(np.mean(self.pca_.mean_**2) + self.pca_.explained_variance_.sum() / p)
         # Spectra of < 5 pixels have no noise estimate: their residual is relative to the RMS flux.
@@ -415,7 +437,7 @@ class TSNESimilarityFilter(OneToOneFeatureMixin, OutlierMixin, TransformerMixin,
                 _scores.nearest_training_distances(self._white, self._white[:0], self.n_jobs)[0],
                 _scores.excess_noise(training_noise, self._reference_noise, ev, k),
             )
-        self._training_keys = _scores.row_fingerprints(X_arr)
+        self._training_keys = keys
         if self.training_subsample is None or self.training_subsample >= n:
             self._map_rows = np.arange(n)
         else:

@@ -8,11 +8,13 @@
   as FITS, ECSV or CSV;
 - :func:`save_model` / :func:`load_model`: a fitted pipeline with its manifest (versions,
   setups and grid, labels, training summary); :func:`model_manifest` builds one.
+- :class:`ReadError`: what every reader raises for a file it cannot read, naming the file.
 
 Nothing here imports TensorFlow; specutils is imported only by the conversion functions.
 """
 
 from ._fits import read_fits_spectra
+from ._fitsfile import ReadError
 from ._giraffe import read_ges_giraffe
 from ._giraffe_write import write_ges_giraffe
 from ._model import load_model, model_manifest, save_model
@@ -20,6 +22,7 @@ from ._specutils import from_specutils, to_specutils
 from ._write import read_predictions, write_predictions
 
 __all__ = [
+    "ReadError",
     "read_ges_giraffe",
     "write_ges_giraffe",
     "read_fits_spectra",

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 from astropy.table import Table
 
-from ..spectra import SpectralSet
+from ..spectra import SpectralSet, is_placeholder_id
 from ._fitsfile import (
+    ReadError,
     as_paths,
     file_stem,
     get_hdu,
@@ -185,6 +186,11 @@ def _read_file(
 
         if star_id is None:
             star_id = file_stem(path) if id_keyword is None else str(keyword(id_keyword)).strip()
+            if is_placeholder_id(star_id):
+                raise ReadError(
+                    f"{path}: header keyword {id_keyword!r} of HDU {hdu!r} holds {star_id!r}, a "
+                    "placeholder, not a star id. Take another id_keyword or give ids."
+                )
         meta = {column: keyword(key) for column, key in keywords.items()}
     return FileSpectrum(path, star_id, setup, wave, flux, error, meta)
 

@@ -65,13 +65,41 @@ def file_stem(path: Path) -> str:
 _UNREADABLE = (OSError, ValueError, TypeError, IndexError, AstropyWarning)
 
 
+class ReadError(ValueError):
+    """A file could not be read; the message names the file (and the HDU or column).
+
+    Every failure of a reader on one file arrives as this error (or as FileNotFoundError
+    / IsADirectoryError for a path that is not a file), whatever astropy raised inside,
+    so that in a read of 10^5 files the bad one is known. A ValueError, so code catching
+    ValueError keeps working.
+    """
+
+
 @contextmanager
 def reading(path: Path):
     """Turn astropy's failures on a corrupt file into an error naming the file."""
     try:
         yield
     except _UNREADABLE as exc:
-        raise ValueError(f"{path}: not a readable FITS file ({exc}).") from exc
+        raise ReadError(f"{path}: not a readable FITS file ({exc}).") from exc
+
+
+def read_guarded(read_one, path, *args):
+    """``read_one(path, *args)``, any failure re-raised as a :class:`ReadError` naming ``path``.
+
+    Corrupt files make astropy raise almost anything (KeyError('NAXIS1'), VerifyError, an
+    AttributeError of a half-parsed HDU, MemoryError for an absurd NAXIS): what they have
+    in common is the file, so that is what the error must name.
+    """
+    try:
+        return read_one(path, *args)
+    except (ReadError, FileNotFoundError, IsADirectoryError):
+        raise
+    except Exception as exc:  # see the docstring
+        text = str(exc)
+        if str(path) not in text:
+            text = f"{path}: not a readable spectrum file ({type(exc).__name__}: {text})."
+        raise ReadError(text) from exc
 
 
 @contextmanager

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 from astropy.table import Table
 
-from ..spectra import SpectralSet
+from ..spectra import SpectralSet, is_placeholder_id
+from ..utils._status import StarFlag, add_flags
 from ._fitsfile import (
+    ReadError,
     as_paths,
     get_hdu,
     header_keyword,
@@ -40,7 +43,7 @@ _VELCLASS = "velclass"
 _VELCLASS_COLUMNS = {"id": "Cname", "rv": "VEL", "e_rv": "EVEL", "snr": "S_N"}
 
 
-def read_ges_giraffe(paths, *, spectrum="normalised", on_missing="raise", n_jobs=None):
+def read_ges_giraffe(paths, *, spectrum="normalised", on_bad="raise", n_jobs=None, on_missing=None):
     """Read Gaia-ESO Survey GIRAFFE spectrum files into one :class:`~skstellar.spectra.SpectralSet`.
 
     Each file holds one star in one setup (the GES single-setup product: primary HDU
@@ -56,14 +59,19 @@ def read_ges_giraffe(paths, *, spectrum="normalised", on_missing="raise", n_jobs
         ``"normalised"``: the continuum-normalised spectrum (``normalised_spectrum`` and
         ``normalised_ivar``); ``"final"``: the stacked spectrum before normalisation
         (``final_spectrum``, the primary HDU, and ``final_ivar``).
-    on_missing : {"raise", "drop"}, default="raise"
+    on_bad : {"raise", "drop", "flag"}, default="raise"
         What to do with a star that lacks a file for one of the setups read: raise a
-        ``ValueError`` listing such stars and their missing setups, or leave them out of
-        the set and list them in ``meta.meta["dropped"]`` as ``{id: [missing setups]}``.
+        ``ValueError`` listing such stars and their missing setups; leave them out of
+        the set and list them in ``meta.meta["dropped"]`` as ``{id: [missing setups]}``
+        (they then get no row in :func:`skstellar.predict_table`); or keep them, the
+        missing setup all NaN on the setup's grid and the status bit ``SETUP_MISSING``
+        set, so that ``predict_table`` gives them a row with NaN labels and the reason.
     n_jobs : int or None, default=None
         Processes reading files in parallel (joblib; -1: all cores); None reads in this
         process. Worth it from a few hundred files on: one file takes ~20 ms, nearly all
         of it astropy parsing headers.
+    on_missing : {"raise", "drop"} or None, default=None
+        Deprecated spelling of ``on_bad``.
 
     Returns
     -------
@@ -84,7 +92,8 @@ def read_ges_giraffe(paths, *, spectrum="normalised", on_missing="raise", n_jobs
         Naming the file: not a FITS file, an HDU or header keyword or ``velclass`` column
         missing, a wavelength axis that is not finite or not increasing, flux and inverse
         variance of different lengths, the same star twice in one setup, files of one setup
-        with different pixel counts, or (``on_missing="raise"``) a star lacking a setup.
+        with different pixel counts, or (``on_bad="raise"``) a star lacking a setup. Every
+        failure on one file is a :class:`~skstellar.io.ReadError` naming it.
 
     See Also
     --------
@@ -116,24 +125,51 @@ def read_ges_giraffe(paths, *, spectrum="normalised", on_missing="raise", n_jobs
 
     >>> from glob import glob
     >>> from skstellar.io import read_ges_giraffe
-    >>> s = read_ges_giraffe(sorted(glob("ges/*.fits")), on_missing="drop")  # doctest: +SKIP
+    >>> s = read_ges_giraffe(sorted(glob("ges/*.fits")), on_bad="drop")  # doctest: +SKIP
     >>> s.setups, s.meta.meta["dropped"]  # doctest: +SKIP
     (('HR10', 'HR21'), {'12345678+1234567': ['HR21']})
     """
     if spectrum not in _EXTENSIONS:
         raise ValueError(f"spectrum must be one of {sorted(_EXTENSIONS)}; got {spectrum!r}.")
-    if on_missing not in ("raise", "drop"):
-        raise ValueError(f'on_missing must be "raise" or "drop"; got {on_missing!r}.')
+    if on_missing is not None:
+        warnings.warn(
+            f"read_ges_giraffe(on_missing={on_missing!r}) is deprecated; use on_bad={on_missing!r}.",
+            FutureWarning,
+            stacklevel=2,
+        )
+        on_bad = on_missing
+    if on_bad not in ("raise", "drop", "flag"):
+        raise ValueError(f'on_bad must be "raise", "drop" or "flag"; got {on_bad!r}.')
     files = as_paths(paths, "read_ges_giraffe")
     by_setup = index_by_id(read_all(_read_file, [(p, spectrum) for p in files], n_jobs))
-    kept, missing = match_setups(by_setup, on_missing)
+    kept, missing = match_setups(by_setup, on_bad)
+    missing_now = {}
+    if on_bad == "flag" and missing:
+        for setup, stars in by_setup.items():
+            template = next(iter(stars.values()))
+            for i in kept:
+                if i not in stars:
+                    stars[i] = _placeholder(template, i)
+        missing_now, missing = missing, {}
 
     order = sorted(by_setup, key=lambda s: min(sp.wavelength[0] for sp in by_setup[s].values()))
     arrays = {s: stack_setup(s, [by_setup[s][i] for i in kept]) for s in order}
     meta = _meta_table(kept, by_setup, order)
     meta.meta["spectrum"] = spectrum
     meta.meta["dropped"] = missing
+    if on_bad == "flag":
+        for k, setup in enumerate(order):
+            lacking = np.array([setup in missing_now.get(i, ()) for i in kept])
+            add_flags(meta, lacking, StarFlag.SETUP_MISSING, setup)
     return SpectralSet.from_arrays(arrays, meta=meta)
+
+
+def _placeholder(template: FileSpectrum, star_id: str) -> FileSpectrum:
+    """A star's missing setup: all NaN on the grid of another star's file of that setup."""
+    nan = np.full_like(template.flux, np.nan)
+    meta = {key: np.nan for key in template.meta}
+    return FileSpectrum(None, star_id, template.setup, template.wavelength, nan,
+                        None if template.error is None else nan.copy(), meta)
 
 
 def _read_file(path: Path, spectrum: str) -> FileSpectrum:
@@ -178,8 +214,10 @@ def _velclass_row(data, path: Path) -> dict:
             )
         value = data[column][0]
         row[key] = str(value).strip() if key == "id" else float(value)
-    if not row["id"]:
-        raise ValueError(f"{path}: the star id ('Cname' in {_VELCLASS!r}) is empty.")
+    if is_placeholder_id(row["id"]):
+        raise ReadError(
+            f"{path}: the star id ('Cname' in {_VELCLASS!r}) is {row['id']!r}, empty or a placeholder."
+        )
     return row
 
 
@@ -195,19 +233,25 @@ def _meta_table(ids, by_setup, order) -> Table:
         meta[f"rv_{s}"] = rv[k]
         meta[f"e_rv_{s}"] = e_rv[k]
         meta[f"snr_{s}"] = snr[k]
-        meta[f"file_{s}"] = np.array([str(sp.path) for sp in stars[s]], dtype=str)
+        meta[f"file_{s}"] = np.array(["" if sp.path is None else str(sp.path) for sp in stars[s]],
+                                     dtype=str)
     return meta
 
 
 def _combine_rv(rv, e_rv):
-    """Inverse-variance weighted mean over setups (axis 0), plain mean where EVEL is unusable."""
+    """Inverse-variance weighted mean over setups (axis 0), plain mean where EVEL is unusable.
+
+    A setup without a velocity (NaN: its file is missing) is left out of both means.
+    """
     if rv.shape[0] == 1:
         return rv[0], e_rv[0]
-    usable = np.all(np.isfinite(e_rv) & (e_rv > 0), axis=0)
+    have = np.isfinite(rv)
     with np.errstate(divide="ignore", invalid="ignore"):
-        w = 1.0 / e_rv**2
-        weighted = np.sum(w * rv, axis=0) / np.sum(w, axis=0)
+        ok = have & np.isfinite(e_rv) & (e_rv > 0)
+        usable = np.all(ok | ~have, axis=0)
+        w = np.where(ok, 1.0 / np.where(ok, e_rv, 1.0) ** 2, 0.0)
+        weighted = np.sum(w * np.where(have, rv, 0.0), axis=0) / np.sum(w, axis=0)
         e_weighted = 1.0 / np.sqrt(np.sum(w, axis=0))
-    plain = rv.mean(axis=0)
+        plain = np.sum(np.where(have, rv, 0.0), axis=0) / np.sum(have, axis=0)
     e_plain = np.full(rv.shape[1], np.nan)
     return np.where(usable, weighted, plain), np.where(usable, e_weighted, e_plain)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._fitsfile import read_guarded
+
 _MAX_LISTED = 20  # longer lists in error messages are cut, with a count of the rest
 
 
@@ -14,13 +16,16 @@ def read_all(read_one, args, n_jobs):
     """``[read_one(*a) for a in args]``, in parallel processes when ``n_jobs`` asks for it.
 
     Reading is dominated by astropy's header parsing (pure Python), so threads do not help;
-    joblib's process pool does, in input order, re-raising a worker's error as it is.
+    joblib's process pool does, in input order, re-raising a worker's error as it is. The
+    first of ``args`` is the path: any failure on a file is a ReadError naming it.
     """
     if n_jobs is None or n_jobs == 1 or len(args) < 2:
-        return [read_one(*a) for a in args]
+        return [read_guarded(read_one, *a) for a in args]
     from joblib import Parallel, delayed
 
-    return Parallel(n_jobs=n_jobs, batch_size="auto")(delayed(read_one)(*a) for a in args)
+    return Parallel(n_jobs=n_jobs, batch_size="auto")(
+        delayed(read_guarded)(read_one, *a) for a in args
+    )
 
 
 @dataclass
@@ -53,7 +58,8 @@ def index_by_id(spectra: list[FileSpectrum]) -> dict[str, dict[str, FileSpectrum
 def match_setups(by_setup, on_missing: str):
     """Ids present in every setup (input order) and ``{id: [missing setups]}`` of the others.
 
-    With ``on_missing="raise"`` an incomplete star is an error listing ids and setups.
+    With ``on_missing="raise"`` an incomplete star is an error listing ids and setups;
+    with ``"flag"`` every star is kept (all ids returned).
     """
     order = list(dict.fromkeys(i for stars in by_setup.values() for i in stars))
     missing = {
@@ -64,8 +70,10 @@ def match_setups(by_setup, on_missing: str):
         raise ValueError(
             f"{len(missing)} of {len(order)} stars lack a setup (setups read: "
             f"{sorted(by_setup)}): {describe_missing(missing)}. "
-            'Add their files, or pass on_missing="drop" to leave these stars out.'
+            'Add their files, or pass on_bad="drop" to leave these stars out (or "flag" to keep them flagged).'
         )
+    if on_missing == "flag":  # every star is kept; the caller fills in the missing setups
+        return order, missing
     kept = [i for i in order if i not in missing]
     if not kept:
         raise ValueError(

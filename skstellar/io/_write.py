@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 from astropy.table import Table
 
+from ._fitsfile import ReadError
+
 __all__ = ["write_predictions", "read_predictions"]
 
 # format name -> astropy format; suffixes recognised for each
@@ -133,13 +135,32 @@ def read_predictions(path, *, format=None):
     Returns
     -------
     astropy.table.Table
+
+    Raises
+    ------
+    ReadError
+        The file is not a table of that format, has no ``id`` column, or (FITS) holds more
+        than one table or an image, as a spectrum file does: the message names the file.
     """
     path = Path(path)
     fmt = _format(path, format)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file.")
     kwargs = {"converters": {"id": str}} if fmt == "csv" else {}
-    table = Table.read(path, format=_FORMATS[fmt], **kwargs)
+    try:
+        if fmt == "fits":
+            _check_one_table(path)
+        table = Table.read(path, format=_FORMATS[fmt], **kwargs)
+    except ReadError:
+        raise
+    except Exception as exc:  # astropy's parsers raise many types; name the file
+        raise ReadError(
+            f"{path}: not a predictions table in {fmt.upper()} format ({type(exc).__name__}: {exc})."
+        ) from exc
+    if "id" not in table.colnames:
+        raise ReadError(
+            f"{path}: not a predictions table: no 'id' column (columns: {table.colnames[:10]})."
+        )
     for name in table.colnames:
         col = table[name]
         if col.dtype.kind == "S":
@@ -151,6 +172,20 @@ def read_predictions(path, *, format=None):
     if "id" in table.colnames and table["id"].dtype.kind != "U":
         table["id"] = np.asarray(table["id"]).astype(str)
     return table
+
+
+def _check_one_table(path: Path):
+    """A predictions FITS file is an empty primary HDU and one table (what astropy writes)."""
+    from astropy.io import fits
+
+    with fits.open(path, memmap=False) as hdul:
+        kinds = [f"{i}: {type(h).__name__} {h.name!r}" for i, h in enumerate(hdul)]
+        if len(hdul) != 2 or hdul[0].data is not None or not isinstance(hdul[1], fits.BinTableHDU):
+            raise ReadError(
+                f"{path}: not a predictions table: write_predictions writes one table after an "
+                f"empty primary HDU, this file has {len(hdul)} HDUs ({'; '.join(kinds)}). Is it a "
+                "spectrum file?"
+            )
 
 
 def _format(path: Path, format):

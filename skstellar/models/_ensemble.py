@@ -8,6 +8,7 @@ from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils import check_array, check_consistent_length, check_random_state
 
+from ..utils._persist import VersionStampMixin
 from ..utils._sklearn import Interval, StrOptions, _fit_context, check_is_fitted, validate_data
 from ._architecture import ARCHITECTURE_KEYS, PRESETS, build_table2, conv_output_length
 from ._calibration import std_scale
@@ -33,7 +34,7 @@ def _finite_rows(X, chunk=PREDICT_BATCH):
     return np.concatenate(bad) if bad else np.empty(0, dtype=int)
 
 
-class CNNLabelRegressor(RegressorMixin, BaseEstimator):
+class CNNLabelRegressor(VersionStampMixin, RegressorMixin, BaseEstimator):
     """Stellar labels from spectra with an ensemble of 1-D convolutional networks.
 
     Each member is the network of Ambrosch et al. (2023, Table 2) -- or a variant, or a

@@ -1,6 +1,8 @@
 """The preprocessing chains of the two papers: Ambrosch et al. (2023) for Gaia-ESO GIRAFFE
 HR10 + HR21, Nepal et al. (2023) for HR15N (lithium)."""
 
+import warnings
+
 from sklearn.pipeline import Pipeline
 
 from ._clean import SpectrumCleaner
@@ -30,7 +32,8 @@ LITHIUM_STEP = 0.075
 LITHIUM_RANGE = (6455.0, 6807.5)
 
 
-def giraffe_preprocessor(*, sigma=5.0, rv="rv", uncovered="raise", errors=False):
+def giraffe_preprocessor(*, sigma=5.0, rv="rv", on_bad="flag", flux_range=(0.1, 10.0),
+                         max_padded=0.05, errors=False, uncovered=None):
     """The four preprocessing steps with the settings of Ambrosch et al. (2023).
 
     Clean (5 sigma spikes, zero and NaN pixels) -> shift to the rest frame (metadata
@@ -44,14 +47,27 @@ def giraffe_preprocessor(*, sigma=5.0, rv="rv", uncovered="raise", errors=False)
         Spike threshold of the :class:`SpectrumCleaner`.
     rv : str, float or array-like, default="rv"
         Radial velocities for the :class:`RadialVelocityCorrector`.
-    uncovered : {"raise", "continuum"}, default="raise"
-        What the :class:`Rebinner` does with spectra not covering the grid.
+    on_bad : {"flag", "raise"}, default="flag"
+        What every step does with one star's bad data (no usable pixel, flux out of
+        range, invalid radial velocity, grid not covered): flag it and go on (the
+        default: a survey run never stops for one star; :func:`skstellar.predict_table`
+        reports it in its ``flags`` and ``status`` columns), or raise at the first such
+        star, naming it (strict mode).
+    flux_range : tuple (lo, hi) or None, default=(0.1, 10.0)
+        Accepted median flux of a spectrum (:class:`SpectrumCleaner`): the chain expects
+        continuum-normalised spectra, whose median is close to 1 even for the coolest,
+        most line-rich stars.
+    max_padded : float, default=0.05
+        Fraction of a setup's bins a star may have padded with continuum
+        (:class:`Rebinner`) and still be training-like.
     errors : bool, default=False
         Whether the :class:`SpectrumCleaner` and the :class:`Rebinner` carry flux
         errors along. The stitched output never carries them, so the default skips that
         work (a third of the cleaner's, 40 % of the rebinner's); set True to use the
         rebinned SpectralSet (``pipe[:-1]``) with its errors. The output of the whole
         chain is the same either way.
+    uncovered : {"raise", "continuum"} or None, default=None
+        Deprecated spelling of ``on_bad`` ("continuum" is "flag").
 
     Returns
     -------
@@ -71,10 +87,13 @@ def giraffe_preprocessor(*, sigma=5.0, rv="rv", uncovered="raise", errors=False)
     >>> giraffe_preprocessor().fit_transform(s).shape
     (2, 8669)
     """
-    return _chain(dict(GIRAFFE_STEPS), dict(GIRAFFE_RANGES), sigma, rv, uncovered, errors)
+    return _chain(dict(GIRAFFE_STEPS), dict(GIRAFFE_RANGES), sigma=sigma, rv=rv, on_bad=on_bad,
+                  flux_range=flux_range, max_padded=max_padded, errors=errors, uncovered=uncovered,
+                  name="giraffe_preprocessor")
 
 
-def lithium_preprocessor(*, sigma=5.0, rv="rv", uncovered="raise", errors=False):
+def lithium_preprocessor(*, sigma=5.0, rv="rv", on_bad="flag", flux_range=(0.1, 10.0), max_padded=0.05,
+                         errors=False, uncovered=None):
     """The preprocessing steps of the lithium chain (Nepal et al. 2023), GIRAFFE HR15N.
 
     Clean (5 sigma spikes, zero and NaN pixels) -> shift to the rest frame (metadata
@@ -94,11 +113,14 @@ def lithium_preprocessor(*, sigma=5.0, rv="rv", uncovered="raise", errors=False)
         Spike threshold of the :class:`SpectrumCleaner`.
     rv : str, float or array-like, default="rv"
         Radial velocities for the :class:`RadialVelocityCorrector`.
-    uncovered : {"raise", "continuum"}, default="raise"
-        What the :class:`Rebinner` does with spectra not covering the grid.
+    on_bad, flux_range, max_padded : see :func:`giraffe_preprocessor`
+        One star's bad data is flagged (default) or raises; accepted median flux; fraction
+        of the bins a star may have padded and still be training-like.
     errors : bool, default=False
         Whether the cleaner and the rebinner carry flux errors along (see
         :func:`giraffe_preprocessor`).
+    uncovered : {"raise", "continuum"} or None, default=None
+        Deprecated spelling of ``on_bad`` ("continuum" is "flag").
 
     Returns
     -------
@@ -122,17 +144,21 @@ def lithium_preprocessor(*, sigma=5.0, rv="rv", uncovered="raise", errors=False)
     >>> X.shape
     (2, 4701)
     """
-    return _chain(
-        {"HR15N": LITHIUM_STEP}, {"HR15N": LITHIUM_RANGE}, sigma, rv, uncovered, errors
-    )
+    return _chain({"HR15N": LITHIUM_STEP}, {"HR15N": LITHIUM_RANGE}, sigma=sigma, rv=rv, on_bad=on_bad,
+                  flux_range=flux_range, max_padded=max_padded, errors=errors, uncovered=uncovered,
+                  name="lithium_preprocessor")
 
 
-def _chain(steps, ranges, sigma, rv, uncovered, errors):
+def _chain(steps, ranges, *, sigma, rv, on_bad, flux_range, max_padded, errors, uncovered, name):
+    if uncovered is not None:
+        on_bad = {"raise": "raise", "continuum": "flag"}[uncovered]
+        warnings.warn(f"{name}(uncovered={uncovered!r}) is deprecated; use on_bad={on_bad!r}.", FutureWarning,
+                      stacklevel=3)
     return Pipeline(
         [
-            ("clean", SpectrumCleaner(sigma=sigma, errors=errors)),
-            ("rv", RadialVelocityCorrector(rv=rv)),
-            ("rebin", Rebinner(step=steps, ranges=ranges, uncovered=uncovered, errors=errors)),
+            ("clean", SpectrumCleaner(sigma=sigma, on_bad=on_bad, flux_range=flux_range, errors=errors)),
+            ("rv", RadialVelocityCorrector(rv=rv, on_bad=on_bad)),
+            ("rebin", Rebinner(step=steps, ranges=ranges, on_bad=on_bad, max_padded=max_padded, errors=errors)),
             ("stitch", SetupStitcher(setups=list(steps), copy=False)),
         ]
     )

@@ -10,8 +10,9 @@ import numpy as np
 
 from ..spectra import SetupData, SpectralSet
 from ..utils._sklearn import validate_data
+from ..utils._status import warn_flagged_in_fit
 
-__all__ = ["ARRAY_SETUP", "as_spectral_set", "as_output", "check_setups", "rebuild"]
+__all__ = ["ARRAY_SETUP", "FlaggingMixin", "as_output", "as_spectral_set", "check_setups", "rebuild"]
 
 ARRAY_SETUP = "spectrum"
 
@@ -110,3 +111,13 @@ def as_output(spectral_set, from_array):
     if from_array:
         return spectral_set.flux(spectral_set.setups[0])
     return spectral_set
+
+
+class FlaggingMixin:
+    """``fit_transform`` of a step that flags bad stars: it warns when training stars are."""
+
+    def fit_transform(self, X, y=None, **fit_params):
+        out = self.fit(X, y, **fit_params).transform(X)
+        if isinstance(X, SpectralSet):
+            warn_flagged_in_fit(self, X, out)
+        return out

@@ -5,10 +5,12 @@ from numbers import Real
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from ..utils._persist import VersionStampMixin
 from ..utils._sklearn import Interval, StrOptions, _fit_context, check_is_fitted
+from ..utils._status import StarFlag, add_flags, resolve_policy
 from ..utils._threads import for_each_chunk
 from ._grid import outer_edges, pixel_edges, row_chunks, wavelength_names
-from ._input import as_output, as_spectral_set, rebuild
+from ._input import FlaggingMixin, as_output, as_spectral_set, rebuild
 
 __all__ = ["Rebinner"]
 
@@ -16,7 +18,7 @@ __all__ = ["Rebinner"]
 _TOL = 1e-6
 
 
-class Rebinner(TransformerMixin, BaseEstimator):
+class Rebinner(VersionStampMixin, FlaggingMixin, TransformerMixin, BaseEstimator):
     """Resample every setup onto a regular wavelength grid, conserving flux.
 
     Each input pixel is a bin (edges halfway between pixel centres, the outer ones half
@@ -50,11 +52,19 @@ class Rebinner(TransformerMixin, BaseEstimator):
         Wavelength range (Angstrom) the output bins must cover, the first bin centred
         on ``lo``; for all setups or per setup. A setup without one gets the range
         covered by all training spectra.
-    uncovered : {"raise", "continuum"}, default="raise"
-        A spectrum that does not cover every output bin raises a ValueError naming the
-        star and the missing range; with "continuum" the uncovered bins get flux 1.0
-        (and error 1.0) and the number of padded bins per star is recorded in the
-        ``n_padded_<setup>`` metadata column.
+    on_bad : {"flag", "raise"}, default="flag"
+        What to do with a spectrum that does not cover every output bin, or that has
+        NaN or inf flux within the grid (not cleaned): pad the uncovered bins with flux
+        1.0 (error 1.0), record their number per star in the ``n_padded_<setup>``
+        metadata column and set the status bits (``PADDED``; ``PADDED_MANY`` beyond
+        ``max_padded``; ``NO_COVERAGE`` when no bin is covered at all, e.g. a grid in nm;
+        ``NONFINITE_FLUX``, the row then set to 1.0), or raise a ValueError naming the
+        star and the missing range.
+    max_padded : float in [0, 1], default=0.05
+        Fraction of a setup's bins beyond which a padded star gets ``PADDED_MANY``: its
+        labels stand but :func:`skstellar.predict_table` marks it not training-like.
+    uncovered : {"raise", "continuum"} or None, default=None
+        Deprecated spelling of ``on_bad`` ("continuum" is "flag").
     errors : bool, default=True
         Propagate the flux errors (when the input has them). False leaves them out of
         the output, which saves about 40 % of the work: the :class:`SetupStitcher`
@@ -104,14 +114,19 @@ class Rebinner(TransformerMixin, BaseEstimator):
     _parameter_constraints: dict = {
         "step": [Interval(Real, 0, None, closed="neither"), dict, None],
         "ranges": [tuple, list, dict, None],
-        "uncovered": [StrOptions({"raise", "continuum"})],
+        "on_bad": [StrOptions({"flag", "raise"})],
+        "max_padded": [Interval(Real, 0, 1, closed="both")],
+        "uncovered": [StrOptions({"raise", "continuum"}), None],
         "errors": ["boolean"],
         "wavelength": ["array-like", None],
     }
 
-    def __init__(self, *, step=None, ranges=None, uncovered="raise", errors=True, wavelength=None):
+    def __init__(self, *, step=None, ranges=None, on_bad="flag", max_padded=0.05, uncovered=None,
+                 errors=True, wavelength=None):
         self.step = step
         self.ranges = ranges
+        self.on_bad = on_bad
+        self.max_padded = max_padded
         self.uncovered = uncovered
         self.errors = errors
         self.wavelength = wavelength
@@ -131,6 +146,7 @@ class Rebinner(TransformerMixin, BaseEstimator):
         self : Rebinner
         """
         S, _ = as_spectral_set(self, X, reset=True)
+        self._policy()
         for param in ("step", "ranges"):
             value = getattr(self, param)
             for key in value if isinstance(value, dict) else ():
@@ -182,13 +198,14 @@ class Rebinner(TransformerMixin, BaseEstimator):
         # that a SetupStitcher(copy=False) can hand that array on without copying it.
         sizes = np.cumsum([0] + [self.grids_[setup].size for setup in self.setups_])
         block = np.empty((len(S), sizes[-1]), dtype=np.float32)
+        policy = self._policy()
         for setup, lo, hi in zip(self.setups_, sizes[:-1], sizes[1:]):
             data = S.setup_data(setup)
             centres = self.grids_[setup]
             edges = pixel_edges(centres)
-            n_low, n_high = self._uncovered_bins(S, setup, edges)
+            n_low, n_high = self._uncovered_bins(S, setup, edges, policy)
             flux, error, nonfinite = _rebin(data, edges, errors=self.errors, out=block[:, lo:hi])
-            if self.uncovered == "continuum":
+            if policy == "flag":
                 padded = np.minimum(n_low + n_high, centres.size)
                 rows = np.flatnonzero(padded)
                 if rows.size:
@@ -198,17 +215,27 @@ class Rebinner(TransformerMixin, BaseEstimator):
                     if error is not None:
                         error[rows] = np.where(pad, np.float32(1.0), error[rows])
                 meta[f"n_padded_{setup}"] = padded
+                none = padded == centres.size
+                add_flags(meta, none, StarFlag.NO_COVERAGE, setup)
+                add_flags(meta, (padded > 0) & ~none, StarFlag.PADDED, setup)
+                add_flags(meta, (padded > self.max_padded * centres.size) & ~none, StarFlag.PADDED_MANY,
+                          setup)
             # the kernels flagged rows with a non-finite bin; padding may have covered it
             bad = np.zeros(len(flux), dtype=bool)
             rows = np.flatnonzero(nonfinite)
             bad[rows] = ~np.isfinite(flux[rows]).all(axis=1)
             if bad.any():
-                i = int(np.flatnonzero(bad)[0])
-                raise ValueError(
-                    f"{S.describe_star(i)} has NaN or inf flux within the grid of setup "
-                    f"{setup!r} ({int(bad.sum())} such stars). Clean the spectra first "
-                    "(SpectrumCleaner)."
-                )
+                if policy == "raise":
+                    i = int(np.flatnonzero(bad)[0])
+                    raise ValueError(
+                        f"{S.describe_star(i)} has NaN or inf flux within the grid of setup "
+                        f"{setup!r} ({int(bad.sum())} such stars). Clean the spectra first "
+                        "(SpectrumCleaner)."
+                    )
+                flux[bad] = 1.0
+                if error is not None:
+                    error[bad] = 1.0
+                add_flags(meta, bad, StarFlag.NONFINITE_FLUX, setup)
             setups[setup] = (centres, flux, error)
         return as_output(rebuild(S, setups, meta), from_array)
 
@@ -228,14 +255,18 @@ class Rebinner(TransformerMixin, BaseEstimator):
         return np.concatenate([wavelength_names(s, self.grids_[s]) for s in self.setups_])
 
     # -- helpers ----------------------------------------------------------------------
-    def _uncovered_bins(self, S, setup, edges):
+    def _policy(self):
+        """``on_bad``, or the deprecated ``uncovered`` translated."""
+        return resolve_policy(self, "uncovered", {"raise": "raise", "continuum": "flag"})
+
+    def _uncovered_bins(self, S, setup, edges, policy):
         """Per star, how many output bins at the low and the high end it does not cover."""
         first, last = _outer_edges(S.setup_data(setup))
         slack = _TOL * self.steps_[setup]
         m = edges.size - 1
         n_low = np.searchsorted(edges[:-1], first - slack, side="left")
         n_high = m - np.searchsorted(edges[1:], last + slack, side="right")
-        if self.uncovered == "raise":
+        if policy == "raise":
             bad = (n_low > 0) | (n_high > 0)
             if bad.any():
                 i = int(np.flatnonzero(bad)[0])
@@ -248,7 +279,7 @@ class Rebinner(TransformerMixin, BaseEstimator):
                     f"{S.describe_star(i)} covers {first[i]:.3f}-{last[i]:.3f} A in setup "
                     f"{setup!r}, but the grid fixed at fit spans {edges[0]:.3f}-{edges[-1]:.3f} A;"
                     f" missing {' and '.join(missing)} A ({int(bad.sum())} such stars). Pass "
-                    "uncovered='continuum' to pad with 1.0, or fit with narrower ranges."
+                    "on_bad='flag' to pad with 1.0, or fit with narrower ranges."
                 )
         return n_low, n_high
 

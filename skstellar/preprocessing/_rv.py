@@ -5,14 +5,18 @@ from numbers import Real
 import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 
-from ..utils._sklearn import Interval, _fit_context, check_is_fitted
+from ..utils._persist import VersionStampMixin
+from ..utils._sklearn import Interval, StrOptions, _fit_context, check_is_fitted
+from ..utils._status import StarFlag, add_flags
 from ._grid import SPEED_OF_LIGHT_KMS
-from ._input import as_output, as_spectral_set, rebuild
+from ._input import FlaggingMixin, as_output, as_spectral_set, rebuild
 
 __all__ = ["RadialVelocityCorrector"]
 
 
-class RadialVelocityCorrector(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+class RadialVelocityCorrector(
+    VersionStampMixin, FlaggingMixin, OneToOneFeatureMixin, TransformerMixin, BaseEstimator
+):
     """Shift each spectrum to the rest frame of its star.
 
     Doppler convention (the classical, first-order one, used by most survey pipelines):
@@ -42,6 +46,11 @@ class RadialVelocityCorrector(OneToOneFeatureMixin, TransformerMixin, BaseEstima
         batch; prefer a metadata column inside a pipeline).
     max_rv : float, default=1000.0
         Largest accepted ``|v|`` in km/s; larger values are taken for catalogue errors.
+    on_bad : {"flag", "raise"}, default="flag"
+        What to do with a star whose velocity is missing (masked), non-finite or beyond
+        ``max_rv``: leave its spectrum unshifted and set the status bit ``RV_INVALID``
+        (after which :func:`skstellar.predict_table` gives it NaN labels), or raise a
+        ValueError naming it.
     wavelength : array-like of shape (n_pixels,), default=None
         Wavelength grid (Angstrom) of a plain-array input; None means the pixel index.
 
@@ -52,7 +61,8 @@ class RadialVelocityCorrector(OneToOneFeatureMixin, TransformerMixin, BaseEstima
     setups_ : tuple of str
         The setups seen during fit (``("spectrum",)`` for a plain array).
     n_pixels_in_ : dict of str to int
-        Pixels per setup seen during fit; ``transform`` requires the same.
+        Pixels per setup seen during fit (later batches may differ: the step works
+        star by star, so files of another reduction can be read).
 
     See Also
     --------
@@ -60,8 +70,10 @@ class RadialVelocityCorrector(OneToOneFeatureMixin, TransformerMixin, BaseEstima
 
     Notes
     -----
-    A star whose velocity is missing (masked), non-finite or beyond ``max_rv`` raises a
-    ValueError naming it; no spectrum is dropped silently.
+    A star whose velocity is missing (masked), non-finite or beyond ``max_rv`` is flagged
+    (``on_bad="flag"``) or raises a ValueError naming it; no spectrum is dropped silently.
+    Later batches may have another pixel count per setup than at fit (files from another
+    reduction): the correction works star by star.
 
     Examples
     --------
@@ -81,12 +93,14 @@ class RadialVelocityCorrector(OneToOneFeatureMixin, TransformerMixin, BaseEstima
     _parameter_constraints: dict = {
         "rv": [str, Real, "array-like"],
         "max_rv": [Interval(Real, 0, None, closed="neither")],
+        "on_bad": [StrOptions({"flag", "raise"})],
         "wavelength": ["array-like", None],
     }
 
-    def __init__(self, *, rv="rv", max_rv=1000.0, wavelength=None):
+    def __init__(self, *, rv="rv", max_rv=1000.0, on_bad="flag", wavelength=None):
         self.rv = rv
         self.max_rv = max_rv
+        self.on_bad = on_bad
         self.wavelength = wavelength
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -119,13 +133,17 @@ class RadialVelocityCorrector(OneToOneFeatureMixin, TransformerMixin, BaseEstima
         SpectralSet, or ndarray of shape (n_spectra, n_pixels) float32 for an array input
         """
         check_is_fitted(self)
-        S, from_array = as_spectral_set(self, X, reset=False)
-        v = self._velocities(S, from_array)
+        S, from_array = as_spectral_set(self, X, reset=False, same_pixels=False)
+        v, bad = self._velocities(S, from_array)
         doppler = 1.0 + v / SPEED_OF_LIGHT_KMS  # lambda_obs / lambda_rest
         if from_array:
             setup = S.setups[0]
             flux = _interp_to_rest(S.wavelength(setup), S.flux(setup), doppler)
             return as_output(rebuild(S, {setup: (S.wavelength(setup), flux, None)}), True)
+        meta = S.meta
+        if bad.any():
+            meta = S.meta.copy(copy_data=False)
+            add_flags(meta, bad, StarFlag.RV_INVALID)
         setups = {}
         for setup in S.setups:
             data = S.setup_data(setup)
@@ -140,10 +158,11 @@ class RadialVelocityCorrector(OneToOneFeatureMixin, TransformerMixin, BaseEstima
             else:
                 wave = data.grid / doppler[:, np.newaxis]
             setups[setup] = (wave, data.flux, data.error, scale)
-        return as_output(rebuild(S, setups), False)
+        return as_output(rebuild(S, setups, meta), False)
 
     def _velocities(self, S, from_array):
-        """The validated velocities (km/s) of the stars of ``S``, float64 (n,)."""
+        """The velocities (km/s) of the stars of ``S``, float64 (n,), 0 where invalid, and
+        the mask of invalid ones (an error at the first with ``on_bad="raise"``)."""
         n = len(S)
         if isinstance(self.rv, str):
             if from_array:
@@ -177,22 +196,22 @@ class RadialVelocityCorrector(OneToOneFeatureMixin, TransformerMixin, BaseEstima
                     "spectrum (or a metadata column name, or one number)."
                 )
             source = "in the rv array"
-        bad = ~np.isfinite(v)
-        if bad.any():
+        bad = ~np.isfinite(v) | (np.abs(v) > self.max_rv)
+        if bad.any() and self.on_bad == "raise":
             i = int(np.flatnonzero(bad)[0])
-            raise ValueError(
-                f"{S.describe_star(i)} has no finite radial velocity ({v[i]} {source}); "
-                f"{int(bad.sum())} such stars in all. Drop them or fill in their velocities."
-            )
-        bad = np.abs(v) > self.max_rv
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
+            if not np.isfinite(v[i]):
+                raise ValueError(
+                    f"{S.describe_star(i)} has no finite radial velocity ({v[i]} {source}); "
+                    f"{int(bad.sum())} such stars in all. Drop them, fill in their velocities, "
+                    "or pass on_bad='flag'."
+                )
             raise ValueError(
                 f"{S.describe_star(i)} has radial velocity {v[i]:.1f} km/s {source}, beyond "
                 f"max_rv={self.max_rv} km/s; {int(bad.sum())} such stars in all. Check the "
-                "catalogue or raise max_rv."
+                "catalogue, raise max_rv, or pass on_bad='flag'."
             )
-        return v
+        # a flagged star stays unshifted; its labels are withheld downstream
+        return np.where(bad, 0.0, v), bad
 
     @classmethod
     def _get_test_params(cls):

@@ -4,6 +4,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from ..spectra import SpectralSet
+from ..utils._persist import VersionStampMixin
 from ..utils._sklearn import _fit_context, check_is_fitted
 from ..utils._threads import for_each_chunk
 from ._grid import row_chunks, wavelength_names
@@ -12,7 +13,7 @@ from ._input import as_spectral_set, check_setups
 __all__ = ["SetupStitcher"]
 
 
-class SetupStitcher(TransformerMixin, BaseEstimator):
+class SetupStitcher(VersionStampMixin, TransformerMixin, BaseEstimator):
     """Concatenate the setups of each star into one 2-D float32 array.
 
     The order is fixed at ``fit``: ``setups`` if given, else the SpectralSet's own
