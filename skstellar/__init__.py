@@ -7,13 +7,14 @@ Importing the package is cheap: TensorFlow is loaded only by `skstellar.models` 
 from importlib import import_module
 
 from .spectra import SpectralSet
+from .utils._status import StarFlag
 
 __version__ = "0.1.0"
 
 _SUBMODULES = ("datasets", "explain", "filters", "io", "models", "preprocessing", "science", "spectra")
 _LAZY = {"predict_table": "skstellar._predict_table"}
 
-__all__ = ["SpectralSet", "predict_table", "__version__", *_SUBMODULES]
+__all__ = ["SpectralSet", "StarFlag", "predict_table", "__version__", *_SUBMODULES]
 
 
 def __getattr__(name):

@@ -66,7 +66,7 @@ def predict_table(pipeline, X):
           are prefixed by the step name and ``training_like`` requires all of them. Without a
           filter there are no flag columns;
         - ``flags``: the per-star status bits the steps recorded (see
-          :class:`skstellar.utils._status.StarFlag`; the column's description lists them)
+          :class:`skstellar.StarFlag`; the column's description lists them)
           and ``status``: the same in words, ``"ok"`` for a star nothing happened to.
           A star whose spectrum could not be used (``EMPTY_SETUP``, ``FLUX_RANGE``,
           ``RV_INVALID``, ``NO_COVERAGE``, ...) gets NaN labels and errors, never a

@@ -108,6 +108,7 @@ def run(args):
     from astropy.table import MaskedColumn, Table, vstack
     from tqdm.auto import tqdm
 
+    from skstellar import StarFlag
     from skstellar.io import load_model, model_manifest, write_predictions
 
     t_start = time.perf_counter()
@@ -157,9 +158,23 @@ def run(args):
     empty = ["id", *(f"{e}{name}" for name in labels for e in ("", "e_"))]
     predicted = vstack(tables) if tables else Table({name: np.zeros(0) for name in empty})
     done = np.asarray(done, dtype=int)
+    flags = np.zeros(n, dtype=np.int64)
+    for row, text in enumerate(status):
+        if text.startswith("unreadable file"):
+            flags[row] |= int(StarFlag.FILE_UNREADABLE)
+        elif text.startswith("missing setup"):
+            flags[row] |= int(StarFlag.SETUP_MISSING)
     for name in predicted.colnames[1:]:
         column = np.asarray(predicted[name])
-        if column.dtype.kind == "f":
+        if name == "flags":
+            flags[done] |= column.astype(np.int64)
+        elif name == "status":
+            # the chain's own reason for a star it read but could not (or should not) label
+            for row, text in zip(done, column):
+                if text != OK:
+                    status[row] = str(text)
+            out["status"] = np.array(status, dtype=str)
+        elif column.dtype.kind == "f":
             values = np.full(n, np.nan)
             values[done] = column
             out[name] = values
@@ -169,12 +184,17 @@ def run(args):
             mask = np.ones(n, dtype=bool)
             mask[done] = False
             out[name] = MaskedColumn(values, mask=mask)
+    out["flags"] = flags
+    out["flags"].description = predicted["flags"].description if "flags" in predicted.colnames else None
     out["files"] = np.array(files, dtype=str)
     write_predictions(out, Path(args.out), overwrite=True)
 
     kinds = Counter(s.split(":")[0] for s in status)
     print(f"{n} rows: " + ", ".join(f"{count} {kind}" for kind, count in kinds.most_common()))
-    bad = [(ids[r] or files[r], status[r]) for r in range(n) if status[r] != OK]
+    unlabelled = ~np.isfinite(np.column_stack([np.asarray(out[name], float) for name in labels])).all(axis=1) \
+        if labels else np.zeros(n, dtype=bool)
+    bad = [(ids[r] or files[r], status[r]) for r in range(n) if unlabelled[r] or status[r].startswith(
+        ("unreadable file", "missing setup", "no overlap"))]
     if bad:
         print("without labels: " + listing(f"{who} ({why})" for who, why in bad))
     print(f"wrote {args.out} ({time.perf_counter() - t_start:.1f} s)")
