@@ -117,6 +117,16 @@ def convert_to_store(
                     raise
                 continue  # every star of this chunk lacks a setup: all are dropped
             dropped.update(spectra.meta.meta.get("dropped", {}))
+            if out.setups and spectra.setups != out.setups:
+                if reader != "ges" or not set(spectra.setups) < set(out.setups):
+                    raise ValueError(
+                        f"{store}: files {start}-{start + len(chunk) - 1} hold setups {spectra.setups}; the "
+                        f"store, from the files before them, {out.setups}."
+                    )
+                # every star of this chunk lacks the store's other setups
+                lacking = sorted(set(out.setups) - set(spectra.setups))
+                dropped.update({i: lacking for i in spectra.ids.tolist()})
+                continue
             out.append(spectra)
             if bar is not None:
                 bar.update(len(chunk))
