@@ -155,6 +155,10 @@ def read_task(task):
     return reader(files, **kwargs)
 
 
+def _is_file_list(source):
+    return isinstance(source, (list, tuple)) and bool(source) and all(isinstance(p, (str, os.PathLike)) for p in source)
+
+
 def _source(source, chunk_size, reader, reader_kwargs):
     if isinstance(source, SpectralStore):
         return _StoreSource(source, chunk_size)
@@ -166,9 +170,8 @@ def _source(source, chunk_size, reader, reader_kwargs):
     if isinstance(source, SpectralSet):
         return _IterSource([source[lo:lo + chunk_size] for lo in range(0, len(source), chunk_size)])
     if isinstance(source, Iterable):
-        items = source if isinstance(source, (list, tuple)) else None
-        if items is not None and items and all(isinstance(p, (str, os.PathLike)) for p in items):
-            return _FilesSource(items, chunk_size, reader, reader_kwargs)
+        if _is_file_list(source):
+            return _FilesSource(source, chunk_size, reader, reader_kwargs)
         return _IterSource(source)
     raise TypeError(
         "source must be a SpectralStore or its .h5 path, a SpectralSet, an iterable of SpectralSets, or "
@@ -290,12 +293,10 @@ def predict_survey(
     t0 = time.perf_counter()
     block = filter_block(pipeline)
     reader_kwargs = dict(reader_kwargs or {})
-    if isinstance(source, SpectralSet) or not (
-        isinstance(source, (list, tuple)) and source and all(isinstance(p, (str, os.PathLike)) for p in source)
-    ):
-        size = _chunk_size(chunk_size, block)
-    else:  # files per chunk: a filter block starts at each chunk's first star
+    if _is_file_list(source):  # files per chunk: a filter block starts at each chunk's first star
         size = int(chunk_size or 1000)
+    else:
+        size = _chunk_size(chunk_size, block)
     src = _source(source, size, reader, reader_kwargs)
     plan = {**src.identity, "chunk_size": size, "block": block or size, "pipeline": _pipeline_identity(pipeline)}
     table = ChunkedTable(output, plan, resume=resume, overwrite=overwrite)
@@ -324,6 +325,8 @@ def predict_survey(
     finally:
         if bar is not None:
             bar.close()
+        if isinstance(src, _StoreSource) and src.store is not source:
+            src.store.close()
     n_chunks = src.n_chunks if src.n_chunks is not None else table.done
     return SurveyRun(table.path, table.rows, n_chunks, computed, skipped, time.perf_counter() - t0,
                      table.rows - rows_before)
