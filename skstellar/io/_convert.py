@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._fitsfile import _FITS_SUFFIXES, as_paths
 from ._fits import read_fits_spectra
+from ._fitsfile import _FITS_SUFFIXES, as_paths
 from ._giraffe import read_ges_giraffe
 from ._stack import describe_missing
 from ._store import SpectralStore, open_store

@@ -14,4 +14,4 @@ from .._predict_table import predict_table
 from ._commands import convert_main
 from ._stream import SurveyRun, predict_survey
 
-__all__ = ["predict_table", "predict_survey", "SurveyRun", "convert_main"]
+__all__ = ["SurveyRun", "convert_main", "predict_survey", "predict_table"]

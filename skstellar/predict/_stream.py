@@ -20,7 +20,7 @@ from ..io._store import SpectralStore
 from ..spectra import SpectralSet
 from ._output import ChunkedTable
 
-__all__ = ["predict_survey", "SurveyRun", "filter_block", "predict_chunk"]
+__all__ = ["SurveyRun", "filter_block", "predict_chunk", "predict_survey"]
 
 # Stars per chunk when neither the caller nor a filter's batch_size says: ~0.6 GB of raw
 # GIRAFFE HR10 + HR21 spectra with errors and the preprocessing's temporaries.
@@ -62,7 +62,7 @@ def filter_block(pipeline):
             steps.append(est)
 
     walk(pipeline)
-    sizes = {f._settings["batch_size"] if hasattr(f, "_settings") else f.batch_size for f in steps}
+    sizes = {f.batch_size for f in steps}
     sizes.discard(None)
     if len(sizes) > 1:
         raise ValueError(f"the pipeline's similarity filters have different batch sizes {sorted(sizes)}; give them one.")
