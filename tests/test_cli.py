@@ -171,7 +171,7 @@ def test_info_shows_the_manifest(trained, capsys):
 def test_every_option_of_every_command_has_help():
     parser = build_parser()
     commands = next(a for a in parser._actions if a.dest == "command").choices
-    assert set(commands) == {"demo", "train", "predict", "info"}
+    assert set(commands) == {"demo", "train", "predict", "info", "convert"}
     for name, sub in commands.items():
         for action in sub._actions:
             assert action.help and action.help.strip(), (name, action.option_strings or action.dest)

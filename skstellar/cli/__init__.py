@@ -1,4 +1,4 @@
-"""The command line: ``skstellar demo | train | predict | info`` (also ``python -m skstellar``).
+"""The command line: ``skstellar demo | train | predict | info | convert`` (also ``python -m skstellar``).
 
 One module per command, each with ``add_parser(subparsers)`` and ``run(args)``; they use
 the public API only. Exit codes: 0 success; 1 an error (one line on stderr naming the
@@ -11,13 +11,13 @@ import os
 import sys
 import warnings
 
-from . import demo, info, predict, train
+from . import convert, demo, info, predict, train
 from .predict import EXIT_INCOMPLETE, EXIT_OK
 
 __all__ = ["EXIT_ERROR", "EXIT_INCOMPLETE", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
 
 EXIT_ERROR, EXIT_USAGE = 1, 2
-_COMMANDS = (demo, train, predict, info)
+_COMMANDS = (demo, train, predict, info, convert)
 
 
 def build_parser():

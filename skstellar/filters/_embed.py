@@ -65,8 +65,8 @@ def joint_map(training, new, *, perplexity, random_state, n_jobs, tsne_params):
         # openTSNE's PCA initialisation needs two input dimensions; a zero column keeps every distance.
         points = np.hstack([points, np.zeros((len(points), 2 - points.shape[1]))])
     params = {**TSNE_DEFAULTS, **(tsne_params or {})}
-    threads = 1 if n_jobs is None else n_jobs
-    tsne = TSNE(n_components=2, perplexity=perplexity, random_state=random_state, n_jobs=threads, **params)
+    n_threads = threads(n_jobs)
+    tsne = TSNE(n_components=2, perplexity=perplexity, random_state=random_state, n_jobs=n_threads, **params)
     affinities = None
     if not set(params) & set(_NEIGHBOR_SETTINGS):
         # openTSNE's own rule: 3 * perplexity neighbours, at most all other points.
@@ -74,7 +74,7 @@ def joint_map(training, new, *, perplexity, random_state, n_jobs, tsne_params):
         affinities = PerplexityBasedNN(
             perplexity=perplexity,
             knn_index=PrecomputedNeighbors(*exact_neighbors(points, k, n_jobs)),
-            n_jobs=threads,
+            n_jobs=n_threads,
             random_state=random_state,
         )
     embedding = np.asarray(tsne.fit(points, affinities=affinities), dtype=np.float64)

@@ -10,13 +10,12 @@ Three jobs, vectorised over spectra and chunked so memory stays bounded:
 """
 
 import numpy as np
-from joblib import effective_n_jobs
 from scipy.spatial import cKDTree
 from threadpoolctl import threadpool_limits
 from sklearn.decomposition import PCA
 from sklearn.model_selection import KFold
 
-from ..utils._threads import for_each_chunk
+from ..utils._threads import for_each_chunk, resolve_n_jobs
 
 # Rows per chunk: bounds the temporary (chunk, n_pixels) float64 arrays to ~280 MB for 8669 pixels.
 CHUNK = 4096
@@ -174,8 +173,9 @@ def noise_corrected(distance, excess):
 
 
 def threads(n_jobs):
-    """A thread count from the joblib convention (None: 1, -1: all cores, -2: all but one)."""
-    return max(1, effective_n_jobs(n_jobs))
+    """A thread count from the joblib convention, relative to the task's threads (None: 1, -1: all
+    of them, -2: all but one): see :func:`skstellar.utils._threads.task_threads`."""
+    return resolve_n_jobs(n_jobs)
 
 
 def nearest_distances(reference, query, n_jobs=None):

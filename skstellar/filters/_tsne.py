@@ -196,8 +196,10 @@ class TSNESimilarityFilter(
         Seeds the PCA, the residual folds, the subsample and every map: with an int,
         results are reproducible.
     n_jobs : int or None, default=-1
-        Threads for openTSNE and the neighbour searches; -1: all cores (t-SNE is the
-        costly step and its threads give the same map), None: 1.
+        Threads for openTSNE and the neighbour searches; -1: all the threads the
+        package's execution policy gives a task (every core, or a Dask worker's threads:
+        see :func:`skstellar.utils.task_threads`; t-SNE is the costly step and its
+        threads give the same map), None: 1.
 
     Attributes
     ----------

@@ -21,7 +21,8 @@ class CompiledEnsemble:
     ``ensemble(X, offset, scale)`` returns float32 ``(n_models, n, n_labels)``: the
     standardised outputs of every member for the ``(n, p)`` spectra ``X``, which the
     members see as ``(X - offset) / scale`` (None: as they are), scaled here row by row.
-    Chunks of ``CHUNK`` spectra run on the package's thread pool, on every core; within a
+    Chunks of ``CHUNK`` spectra run on the package's thread pool, on all the task's threads
+    (:func:`~skstellar.utils._threads.task_threads`); within a
     chunk every member reads the same rows while they are in the cache.
 
     Raises :class:`~skstellar.models._trunk_ir.UnsupportedTrunk` for a network whose
@@ -83,5 +84,5 @@ class CompiledEnsemble:
 
         chunks = [slice(s, min(s + self.CHUNK, n)) for s in range(0, n, self.CHUNK)]
         with threadpool_limits(1):  # the chunks fill the cores; BLAS threads would oversubscribe
-            _threads.for_each_chunk(chunk, chunks, _threads.CORES)  # compute-bound: every core
+            _threads.for_each_chunk(chunk, chunks, _threads.task_threads())  # compute-bound: all the task's threads
         return out
