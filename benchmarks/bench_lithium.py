@@ -50,7 +50,8 @@ def paper_figures():
     pred = Table.read(test, format="ascii.csv")
     pred.rename_column("spectra", "ges_spec_names")
     m = join(pred, Table.read(truth, format="ascii.csv"), keys="ges_spec_names", table_names=["cnn", "true"])
-    diff = np.column_stack([np.asarray(m[c + "_cnn"], float) - np.asarray(m[c + "_true"], float) for c in PAPER_COLUMNS])
+    diff = np.column_stack([np.asarray(m[c + "_cnn"], float) - np.asarray(m[c + "_true"], float)
+                            for c in PAPER_COLUMNS])
     rich = (np.asarray(m["LI1_true"]) > 2) & (np.asarray(m["LOGG_true"]) < 3.5) & (np.asarray(m["TEFF_true"]) < 5500)
     li = diff[rich, 3]
     return diff.mean(axis=0), diff.std(axis=0), (int(rich.sum()), li.mean(), li.std()), f"{len(m)} test stars"

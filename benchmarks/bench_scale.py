@@ -122,7 +122,8 @@ def main():
     print(f"one process: {run.n_rows} stars in {run.seconds:.1f} s: {rate:.0f} stars/s end to end, "
           f"{1e6 / rate / 3600:.2f} h per 10**6 stars; peak RSS while predicting {rss.peak:.2f} GB "
           f"(this process, with the fitted pipeline and TensorFlow); output {out.stat().st_size / 1e6:.1f} MB")
-    print(f"peak RSS of the whole process (fit included): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6:.2f} GB")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+    print(f"peak RSS of the whole process (fit included): {peak:.2f} GB")
 
     # per stage, on the first filter block, after the run (warm; a new map: the filter caches only its last)
     block = min(args.batch_size, len(store))

@@ -243,7 +243,8 @@ def test_loading_a_model_of_another_version_warns_naming_both(tmp_path):
     content = joblib.load(path)
     content["manifest"]["versions"]["skstellar"] = "0.0.1"
     joblib.dump(content, path)
-    with pytest.warns(UserWarning, match=f"saved by skstellar 0.0.1 and is loaded by skstellar {skstellar.__version__}"):
+    expected = f"saved by skstellar 0.0.1 and is loaded by skstellar {skstellar.__version__}"
+    with pytest.warns(UserWarning, match=expected):
         load_model(path)
     joblib.dump(Ridge(), tmp_path / "plain.joblib")
     with warnings.catch_warnings():

@@ -1,6 +1,5 @@
 """The scikit-learn estimator checks over every estimator that skstellar defines."""
 
-import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skstellar.utils.discovery import all_estimators

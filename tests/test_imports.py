@@ -25,4 +25,4 @@ def test_unknown_attribute():
     import skstellar
 
     with pytest.raises(AttributeError, match="no attribute 'nonsense'"):
-        skstellar.nonsense
+        skstellar.nonsense  # noqa: B018 (the attribute access is the test)

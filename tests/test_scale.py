@@ -203,7 +203,8 @@ def survey(tmp_path_factory):
     ]).fit(train, y)
     joblib.dump(pipe, folder / "model.joblib")
     write_store((new[lo:lo + 45] for lo in range(0, 90, 45)), folder / "new.h5").close()
-    return {"folder": folder, "pipe": joblib.load(folder / "model.joblib"), "store": folder / "new.h5", "train": train, "y": y}
+    pipe = joblib.load(folder / "model.joblib")
+    return {"folder": folder, "pipe": pipe, "store": folder / "new.h5", "train": train, "y": y}
 
 
 @pytest.fixture(scope="module")

@@ -250,7 +250,8 @@ def catalogue():
             "e_logg": [0.1, 0.1, 0.4, 0.1, 0.1, 0.1],
             "e_mgfe": [0.05, 0.05, 0.05, 0.25, 0.05, 0.05],
             "e_alfe": [0.05, 0.05, 0.05, 0.05, 0.05, 0.05],
-            "tech": MaskedColumn(["", "", "", "", "", "10106-11-12-01"], mask=[True, False, False, False, False, False]),
+            "tech": MaskedColumn(["", "", "", "", "", "10106-11-12-01"],
+                                 mask=[True, False, False, False, False, False]),
             "peculi": ["", " ", "", "", "", ""],
             "vsini": [5.0, 3.0, 30.0, 8.0, 6.0, 4.0],
             "mh": [0.0, -0.2, 0.1, -0.5, 0.1, 0.0],
@@ -293,7 +294,8 @@ def test_quality_cuts_on_other_tables_and_column_names():
     df["peculi"] = pd.Series([None, "", np.nan, None, pd.NA, None], dtype=object)  # missing = empty
     np.testing.assert_array_equal(quality_cuts(df).mask, expected)
     d = {k: np.asarray(t[k]) for k in t.colnames if k not in ("tech",)}
-    np.testing.assert_array_equal(quality_cuts(d, columns={"flags": "peculi"}).mask, [True, False, False, False, False, True])
+    np.testing.assert_array_equal(quality_cuts(d, columns={"flags": "peculi"}).mask,
+                                  [True, False, False, False, False, True])
 
 
 def test_quality_cuts_bad_input():

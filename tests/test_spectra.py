@@ -159,7 +159,8 @@ def test_repr_is_readable():
     "setups, message",
     [
         ({"HR10": (np.arange(5.0), np.ones((2, 4)))}, "setup 'HR10': wavelength has 5 pixels but flux has 4"),
-        ({"HR10": (np.array([1.0, 2.0, 2.0, 3.0]), np.ones((2, 4)))}, "setup 'HR10': wavelength is not strictly increasing at pixel 2"),
+        ({"HR10": (np.array([1.0, 2.0, 2.0, 3.0]), np.ones((2, 4)))},
+         "setup 'HR10': wavelength is not strictly increasing at pixel 2"),
         ({"HR10": (np.array([1.0, np.nan, 2.0, 3.0]), np.ones((2, 4)))}, "setup 'HR10': wavelength is not finite"),
         ({"HR21": (np.arange(4.0), np.ones((2, 4)), np.ones((2, 3)))}, "setup 'HR21': error has shape"),
         ({"HR10": (np.arange(4.0), np.ones((2, 4))), "HR21": (np.arange(4.0), np.ones((3, 4)))}, "HR10: 2, HR21: 3"),

@@ -16,7 +16,6 @@ self-contained ``report.html``.
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -177,7 +176,6 @@ def run(args):
     t_start = time.perf_counter()
 
     import joblib
-    from astropy.table import Table, hstack
 
     from skstellar.datasets import make_giraffe_survey
     from skstellar.io import write_predictions

@@ -6,7 +6,8 @@ import json
 
 
 def add_parser(sub):
-    parser = sub.add_parser("info", help="show a model's manifest, steps and parameters", description=__doc__.replace("``", ""))
+    parser = sub.add_parser("info", help="show a model's manifest, steps and parameters",
+                            description=__doc__.replace("``", ""))
     parser.add_argument("model", metavar="MODEL", help="a model file written by skstellar train")
     parser.add_argument("--json", action="store_true", help="print the manifest as JSON (for scripts)")
     parser.set_defaults(run=run)

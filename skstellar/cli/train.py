@@ -227,7 +227,8 @@ def run(args):
         print(f"  {name:12s} validation n={d.size:5d}  bias {bias:+10.4g}  scatter {scatter:10.4g} {units[name]}")
 
     out = Path(args.out)
-    extra = {"command": shlex.join(["skstellar", *args.argv]), "reader": reader.settings(), "n_train": len(train_rows), "n_validation": len(val_rows),
+    extra = {"command": shlex.join(["skstellar", *args.argv]), "reader": reader.settings(),
+             "n_train": len(train_rows), "n_validation": len(val_rows),
              "validation": validation, "skipped": len(skipped)}
     save_model(pipe, out, training_labels=y, label_units=units, preset=preset, extra=extra)
     print(f"saved the model to {out}")

@@ -142,7 +142,7 @@ class SetupModel:
         return self.sigma0.size
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def setup_model(name):
     """Build (once per process) the synthesis model of a setup."""
     setup = SETUPS[name]

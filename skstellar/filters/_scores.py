@@ -11,9 +11,9 @@ Three jobs, vectorised over spectra and chunked so memory stays bounded:
 
 import numpy as np
 from scipy.spatial import cKDTree
-from threadpoolctl import threadpool_limits
 from sklearn.decomposition import PCA
 from sklearn.model_selection import KFold
+from threadpoolctl import threadpool_limits
 
 from ..utils._threads import for_each_chunk, resolve_n_jobs
 

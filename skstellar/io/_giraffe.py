@@ -145,7 +145,7 @@ def read_ges_giraffe(paths, *, spectrum="normalised", on_bad="raise", n_jobs=Non
     kept, missing = match_setups(by_setup, on_bad)
     missing_now = {}
     if on_bad == "flag" and missing:
-        for setup, stars in by_setup.items():
+        for stars in by_setup.values():
             template = next(iter(stars.values()))
             for i in kept:
                 if i not in stars:
@@ -158,7 +158,7 @@ def read_ges_giraffe(paths, *, spectrum="normalised", on_bad="raise", n_jobs=Non
     meta.meta["spectrum"] = spectrum
     meta.meta["dropped"] = missing
     if on_bad == "flag":
-        for k, setup in enumerate(order):
+        for setup in order:
             lacking = np.array([setup in missing_now.get(i, ()) for i in kept])
             add_flags(meta, lacking, StarFlag.SETUP_MISSING, setup)
     return SpectralSet.from_arrays(arrays, meta=meta)

@@ -78,7 +78,9 @@ class ChunkedTable:
     def append(self, chunk, table):
         """Append the rows of chunk number ``chunk`` (which must be the next one)."""
         if chunk != self.state["done"]:
-            raise RuntimeError(f"chunk {chunk} written out of order; the table holds chunks 0-{self.state['done'] - 1}.")
+            raise RuntimeError(
+                f"chunk {chunk} written out of order; the table holds chunks 0-{self.state['done'] - 1}."
+            )
         text = io.StringIO()
         table.write(text, format="ascii.ecsv")
         text = text.getvalue()

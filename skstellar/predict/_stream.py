@@ -65,7 +65,9 @@ def filter_block(pipeline):
     sizes = {f.batch_size for f in steps}
     sizes.discard(None)
     if len(sizes) > 1:
-        raise ValueError(f"the pipeline's similarity filters have different batch sizes {sorted(sizes)}; give them one.")
+        raise ValueError(
+            f"the pipeline's similarity filters have different batch sizes {sorted(sizes)}; give them one."
+        )
     return sizes.pop() if sizes else None
 
 

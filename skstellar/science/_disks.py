@@ -35,10 +35,10 @@ class DiskSeparator(BaseEstimator):
     dominates the density, then the ``hdbscan`` package clusters them. Clusters are named
     by their mean [Mg/Fe], never by cluster number: the lowest is ``"thin"``, the highest
     ``"thick"``, any between ``"other"``; when HDBSCAN finds no cluster (one blob, which it
-    does not call a cluster) every star is ``"noise"``. Stars in no cluster are ``"noise"`` -- a sizable fraction is expected (35 %
-    in the thesis), not an error. Stars with a NaN label are ``"missing"``: they take no
-    part in the fit and are never assigned. New stars are assigned to the fitted clusters
-    with ``hdbscan.approximate_predict``.
+    does not call a cluster) every star is ``"noise"``. Stars in no cluster are ``"noise"``
+    -- a sizable fraction is expected (35 % in the thesis), not an error. Stars with a NaN
+    label are ``"missing"``: they take no part in the fit and are never assigned. New stars
+    are assigned to the fitted clusters with ``hdbscan.approximate_predict``.
 
     Parameters
     ----------
