@@ -314,3 +314,35 @@ def test_predict_with_no_usable_star_still_writes_every_row(survey, trained, tmp
     table = read_predictions(out)
     assert list(table["status"]) == ["missing setup: HR21"] * 3
     assert table.colnames[:4] == ["id", "status", "TEFF", "e_TEFF"]
+
+
+def test_train_quality_cuts_leave_out_the_rejected_stars_and_say_which_cut(survey, tmp_path, capsys):
+    root = survey["root"]
+    labels = Table.read(root / "labels.ecsv")
+    n = len(labels)
+    labels["SNR"] = np.full(n, 80.0)
+    labels["E_TEFF"] = np.full(n, 50.0)
+    labels["SNR"][[0, 1, 15]] = [12.0, 29.9, np.nan]  # below the S/N cut; an unknown S/N fails it too
+    labels["E_TEFF"][[1, 16]] = 250.0
+    labels.write(tmp_path / "labels.ecsv")
+    model = tmp_path / "m.joblib"
+    argv = ["train", "--spectra", str(root / "ges"), "--labels", str(tmp_path / "labels.ecsv"),
+            "--label-columns", "TEFF", "LOGG", "FEH", "--out", str(model), "--on-unmatched", "skip", "--no-filter",
+            "--quality-cuts", "--quality-columns", "snr=SNR", "e_teff=E_TEFF",
+            "--quality-params", '{"on_missing": "skip"}', *TINY[:-2]]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert f"quality cuts: {n - 4} of {n} rows of" in out
+    assert "snr" in out and "rejects      3 (only this cut: 2)" in out
+    assert "e_teff" in out and "rejects      2 (only this cut: 1)" in out
+    assert "skipped 4 star(s) with spectra that fail the quality cuts" in out
+    assert f"read {N_STARS - 4 - 2 - 4} stars" in out
+    skipped = read_predictions(model.with_name("m.joblib.skipped.ecsv"))
+    reasons = dict(zip(_text(skipped["id"]), skipped["reason"]))
+    for row in (0, 1, 15, 16):
+        assert reasons[labels["CNAME"][row]] == "fails the quality cuts"
+    # a cut whose column the table lacks is one line naming it, unless told to skip it
+    argv = [a for a in argv if a not in ('{"on_missing": "skip"}', "--quality-params")]
+    assert main(argv) == EXIT_ERROR
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "e_logg" in err and "--quality-columns" in err

@@ -71,6 +71,18 @@ def add_parser(sub):
                              "stops naming the first few; skip leaves them out, says how many and writes their "
                              "ids to MODEL's name + .skipped.ecsv. Unreadable files and stars lacking a setup are "
                              "always skipped and listed")
+    cuts = parser.add_argument_group("training-set quality cuts (Ambrosch et al. 2023, Sect. 4.1.1)")
+    cuts.add_argument("--quality-cuts", action="store_true",
+                      help="train only on stars of the label table passing skstellar.science.quality_cuts: "
+                           "S/N >= 30, e_Teff <= 200 K, e_logg <= 0.3, abundance errors <= 0.2 dex, empty flags, "
+                           "vsini <= 20 km/s, |[M/H]-[Fe/H]| <= 0.2; prints the stars each cut rejects")
+    cuts.add_argument("--quality-columns", nargs="+", default=None, metavar="CUT=COL[,COL]",
+                      help="the label table's column names where they differ from the defaults, e.g. snr=SNR "
+                           "e_teff=E_TEFF e_logg=E_LOGG e_abundance=E_MG1,E_AL1 flags=TECH,PECULI vsini=VSINI "
+                           "mh_feh=MH,FEH")
+    cuts.add_argument("--quality-params", default=None, metavar="JSON",
+                      help='other quality_cuts arguments, e.g. \'{"min_snr": 40, "max_vsini": null}\' (null skips '
+                           'a cut) or \'{"on_missing": "skip"}\' to skip the cuts whose columns the table lacks')
     ens = parser.add_argument_group("ensemble")
     ens.add_argument("--n-models", type=int, default=10, help="CNNs trained, each with its own seed (default 10)")
     ens.add_argument("--n-keep", type=int, default=8, help="CNNs kept: the lowest validation loss (default 8)")
@@ -106,8 +118,45 @@ def _json_option(name, text):
     return value
 
 
-def read_labels(path, id_column, label_columns):
-    """``(ids, y, units)``: str ids, float labels with NaN where missing, units by column."""
+def _quality_columns(items):
+    """``--quality-columns snr=SNR flags=TECH,PECULI`` as quality_cuts' ``columns``."""
+    if items is None:
+        return None
+    columns = {}
+    for item in items:
+        cut, sep, names = item.partition("=")
+        if not sep or not cut or not names:
+            raise ValueError(f"--quality-columns: expected CUT=COL or CUT=COL1,COL2; got {item!r}.")
+        names = [n.strip() for n in names.split(",") if n.strip()]
+        columns[cut.strip()] = names[0] if len(names) == 1 else names
+    return columns
+
+
+def apply_quality_cuts(args, table, path):
+    """The label-table rows passing the cuts (boolean mask); prints what each cut rejected."""
+    from skstellar.science import quality_cuts
+
+    params = _json_option("--quality-params", args.quality_params)
+    columns = _quality_columns(args.quality_columns)
+    if columns is not None:
+        params["columns"] = {**params.get("columns", {}), **columns}
+    try:
+        mask, counts = quality_cuts(table, **params)
+    except KeyError as exc:
+        raise ValueError(f"{path}: {exc.args[0] if exc.args else exc} (name it with --quality-columns, or pass "
+                         "--quality-params '{\"on_missing\": \"skip\"}').") from None
+    except TypeError as exc:
+        raise ValueError(f"--quality-params: {exc}") from None
+    print(f"quality cuts: {int(mask.sum())} of {len(mask)} rows of {path} pass")
+    for row in counts:
+        print(f"  {row['cut']:12s} {row['columns']:24s} {row['threshold']:>10s}  rejects {row['rejected']:6d} "
+              f"(only this cut: {row['only']})")
+    return mask
+
+
+def read_labels(path, id_column, label_columns, *, keep=None):
+    """``(ids, y, units, kept)``: str ids, float labels with NaN where missing, units by column,
+    and whether each row passes ``keep(table, path)`` (all True without it)."""
     import numpy as np
     from astropy.table import Table
 
@@ -137,7 +186,8 @@ def read_labels(path, id_column, label_columns):
             raise ValueError(f"{path}: column {column!r} is not numeric "
                              f"(dtype {table[column].dtype}).") from None
     units = {c: str(table[c].unit) if table[c].unit is not None else "" for c in label_columns}
-    return ids, y, units
+    kept = np.ones(len(table), dtype=bool) if keep is None else np.asarray(keep(table, path), dtype=bool)
+    return ids, y, units, kept
 
 
 def run(args):
@@ -153,7 +203,10 @@ def run(args):
     cnn_params = _json_option("--cnn-params", args.cnn_params)
     filter_params = _json_option("--filter-params", args.filter_params)
     reader = SpectrumReader.from_args(args)
-    ids_table, y_table, units = read_labels(args.labels, args.id_column, args.label_columns)
+    keep = (lambda table, path: apply_quality_cuts(args, table, path)) if args.quality_cuts else None
+    if not args.quality_cuts and (args.quality_columns or args.quality_params):
+        raise ValueError("--quality-columns and --quality-params need --quality-cuts.")
+    ids_table, y_table, units, passes = read_labels(args.labels, args.id_column, args.label_columns, keep=keep)
     preset, setups, prep = preprocessor(args, reader_rv=reader.format == "ges" or bool(reader.rv_keyword))
     paths = expand_paths(args.spectra)
     print(f"{len(paths)} spectrum files; setups {', '.join(setups)}"
@@ -173,7 +226,10 @@ def run(args):
 
     row_of = {star_id: row for row, star_id in enumerate(ids_table)}
     no_labels = [i for i in complete if i not in row_of]
-    no_spectra = [i for i in ids_table if i not in index.stars]
+    # a row the quality cuts reject is left out whether or not it has spectra, never "unmatched"
+    rejected = {i for i, ok in zip(ids_table, passes) if not ok}
+    no_spectra = [i for i in ids_table if i not in index.stars and i not in rejected]
+    cut = [i for i in complete if i in rejected]
     empty = [i for i in complete if i in row_of and np.isnan(y_table[row_of[i]]).all()]
     for ids, what in ((no_labels, f"spectra have no row in {args.labels}"),
                       (no_spectra, f"rows of {args.labels} have no spectrum file")):
@@ -185,8 +241,11 @@ def run(args):
         print(f"skipped {len(empty)} star(s) with every label missing: {listing(empty)}")
     skipped += [(i, "", "no labels") for i in no_labels] + [(i, "", "no spectrum") for i in no_spectra]
     skipped += [(i, "", "every label missing") for i in empty]
-    empty_set = set(empty)
-    used = [i for i in complete if i in row_of and i not in empty_set]
+    if args.quality_cuts:
+        print(f"skipped {len(cut)} star(s) with spectra that fail the quality cuts")
+        skipped += [(i, "", "fails the quality cuts") for i in cut]
+    left_out = set(empty) | set(cut)
+    used = [i for i in complete if i in row_of and i not in left_out]
     if len(used) < 2:
         raise ValueError(f"only {len(used)} star(s) have both spectra in every setup {setups} and labels; "
                          "nothing to train on.")
