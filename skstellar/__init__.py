@@ -11,7 +11,7 @@ from .utils._status import StarFlag
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("datasets", "explain", "filters", "io", "models", "preprocessing", "science", "spectra")
+_SUBMODULES = ("datasets", "explain", "filters", "io", "models", "predict", "preprocessing", "science", "spectra")
 _LAZY = {"predict_table": "skstellar._predict_table"}
 
 __all__ = ["SpectralSet", "StarFlag", "predict_table", "__version__", *_SUBMODULES]

@@ -17,7 +17,7 @@ from skstellar.explain import (
     saliency_correlation,
 )
 from skstellar.models import CNNLabelRegressor
-from skstellar.preprocessing import LineMasker, giraffe_preprocessor
+from skstellar.preprocessing import LineMasker, giraffe_preprocessor, lithium_preprocessor
 
 LABELS = ["teff", "logg", "feh", "mgfe", "alfe"]
 TINY = dict(filters=(2,), kernel_size=5, dense_units=(4,), max_epochs=3, n_models=2, n_keep=2)
@@ -211,6 +211,28 @@ def test_abundances_are_read_from_their_own_lines(mock_model):
     np.testing.assert_allclose([table["mgfe"][0], table["alfe"][1]], 1.0)
     assert (table["own"] + table["borrowed"] <= table["on_lines"] + 1e-9).all()
     assert table["own"][1] > table["own"][0] > 0
+
+
+def test_lithium_abundance_is_read_from_the_li_line():
+    # the science issue's check: mock HR15N spectra, A(Li) drawn independently of the other labels
+    rng = np.random.default_rng(2)
+    n = 400
+    labels = Table({"teff": rng.uniform(4200, 6400, n), "logg": rng.uniform(1.5, 4.6, n),
+                    "feh": rng.uniform(-0.6, 0.3, n), "mgfe": np.full(n, 0.1), "alfe": np.full(n, 0.1),
+                    "ali": rng.uniform(0.0, 3.5, n)})
+    spectra = synthesize_spectra(labels, setups=("HR15N",), snr=60, random_state=2, n_jobs=1)
+    spectra.meta["rv"] = 0.0
+    pre = lithium_preprocessor()
+    X = pre.fit_transform(spectra)
+    names = ["teff", "logg", "feh", "ali"]
+    y = np.column_stack([labels[c] for c in names])
+    cnn = CNNLabelRegressor(**TINY, random_state=2, label_names=names).fit(X, y)
+    smap = saliency(Pipeline([("pre", pre), ("cnn", cnn)]), spectra[:100], labels="ali")
+    values = smap.values[0]
+    peak = np.argmax(np.abs(values))
+    assert abs(smap.wavelength[peak] - 6707.8) <= 0.3 and values[peak] < 0, smap.wavelength[peak]
+    top = line_attribution(smap)[0]
+    assert top["species"] == "Li I" and top["sign"] == "-", top
 
 
 def test_masked_lines_carry_no_saliency(mock, mock_model):

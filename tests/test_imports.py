@@ -7,7 +7,7 @@ import sys
 import pytest
 
 LIGHT_MODULES = ["skstellar", "skstellar.spectra", "skstellar.io", "skstellar.preprocessing",
-                 "skstellar.datasets", "skstellar.filters", "skstellar.science"]
+                 "skstellar.datasets", "skstellar.filters", "skstellar.science", "skstellar.predict"]
 
 
 @pytest.mark.parametrize("module", LIGHT_MODULES)
