@@ -7,35 +7,14 @@ setup, or why the file cannot be read), and only files known good are then read 
 
 from __future__ import annotations
 
-import glob
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 
-_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz")
+from skstellar.io._fitsfile import expand_paths
+
+__all__ = ["expand_paths", "listing", "SpectrumReader", "index_files"]
+
 _LISTED = 5  # ids or files named in a message before "and N more"
-
-
-def expand_paths(patterns) -> list[Path]:
-    """Files from file names, directories (their FITS files) and glob patterns, in order, once each."""
-    out = []
-    for pattern in patterns:
-        path = Path(pattern)
-        if glob.has_magic(pattern):
-            found = sorted(Path(p) for p in glob.glob(pattern, recursive=True))
-            found = [p for p in found if p.is_file()]
-            if not found:
-                raise FileNotFoundError(f"{pattern}: no file matches this pattern.")
-        elif path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.is_file() and p.name.lower().endswith(_SUFFIXES))
-            if not found:
-                raise FileNotFoundError(f"{path}: the directory holds no FITS file ({', '.join(_SUFFIXES)}).")
-        elif path.is_file():
-            found = [path]
-        else:
-            raise FileNotFoundError(f"{path}: no such file or directory.")
-        out.extend(found)
-    return list(dict.fromkeys(out))
 
 
 def listing(items, n=_LISTED) -> str:
