@@ -605,6 +605,13 @@ def test_galah_bad_files_name_the_file(galah_dir, tmp_path):
         hdul.writeto(tmp_path / "2101150001010044.fits")
     with pytest.raises(ReadError, match=r"SPECTID = 'XX' is not a HERMES camera"):
         read_galah(tmp_path / "2101150001010044.fits")
+    # cameras of one sobject_id naming different Gaia sources: files of two stars mixed up
+    other = tmp_path / "other" / "2101150001010012.fits"
+    other.parent.mkdir()
+    shutil.copy(galah_dir / "2101150001010022.fits", other)
+    with pytest.raises(ValueError, match=r"Star '210115000101001': its cameras name different GAIA_ID: "
+                                         r"3335074476514836608 in .*0011\.fits, 3335031144588572416 in .*0012"):
+        read_galah([src, other])
     with pytest.raises(FileNotFoundError, match="no file matches this pattern and is a GALAH spectrum"):
         read_galah(str(galah_dir / "*summary*"))
     with pytest.raises(ValueError, match="spectrum must be one of"):

@@ -26,7 +26,8 @@ def listing(items, n=_LISTED) -> str:
 
 @dataclass
 class SpectrumReader:
-    """Reads files of one format: ``"ges"`` (Gaia-ESO GIRAFFE) or ``"fits"`` (1-D, one setup)."""
+    """Reads files of one format: ``"ges"`` (Gaia-ESO GIRAFFE), ``"galah"`` (GALAH, cameras matched
+    by star) or ``"fits"`` (1-D, one setup)."""
 
     format: str = "ges"
     setup: str | None = None
@@ -51,15 +52,22 @@ class SpectrumReader:
             raise ValueError("--format fits needs --setup, the name of the setup the files hold (e.g. HR21).")
         return reader
 
+    @property
+    def has_rv(self) -> bool:
+        """Whether the spectra read carry a radial velocity (``meta["rv"]``)."""
+        return self.format in ("ges", "galah") or bool(self.rv_keyword)
+
     def settings(self) -> dict:
         return {"format": self.format, "setup": self.setup, "hdu": self.hdu, "rv_keyword": self.rv_keyword}
 
     def read(self, paths, n_jobs=None):
-        """All ``paths`` as one SpectralSet (GES files of one star matched by its id)."""
-        from skstellar.io import read_fits_spectra, read_ges_giraffe
+        """All ``paths`` as one SpectralSet (GES or GALAH files of one star matched by its id)."""
+        from skstellar.io import read_fits_spectra, read_galah, read_ges_giraffe
 
         if self.format == "ges":
             return read_ges_giraffe(paths, n_jobs=n_jobs)
+        if self.format == "galah":
+            return read_galah(paths, n_jobs=n_jobs)
         keywords = {"rv": self.rv_keyword} if self.rv_keyword else None
         return read_fits_spectra(paths, self.setup, hdu=self.hdu, meta_keywords=keywords, n_jobs=n_jobs)
 

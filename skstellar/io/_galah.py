@@ -108,8 +108,7 @@ def read_galah(paths, *, spectrum="normalized", errors=True, on_bad="raise", n_j
     Two stars written in the GALAH layout, the second lacking its red camera:
 
     >>> import shutil, tempfile
-    >>> import re
-from pathlib import Path
+    >>> from pathlib import Path
     >>> import numpy as np
     >>> from astropy.io import fits
     >>> from skstellar.io import read_galah
