@@ -346,3 +346,31 @@ def test_train_quality_cuts_leave_out_the_rejected_stars_and_say_which_cut(surve
     assert main(argv) == EXIT_ERROR
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "e_logg" in err and "--quality-columns" in err
+
+
+def test_galah_format_trains_and_predicts_on_the_real_files(shared_data, tmp_path, capsys):
+    from astropy.io import fits
+
+    galah = shared_data / "spectra" / "galah"
+    firsts = sorted(galah.glob("2*1.fits"))
+    teff = [fits.getheader(p, 1)["TEFF_R"] for p in firsts]
+    Table({"sobject_id": [p.name[:-6] for p in firsts], "teff": teff}).write(tmp_path / "labels.ecsv")
+    model = tmp_path / "m.joblib"
+    assert main(["train", "--format", "galah", "--spectra", str(galah), "--labels", str(tmp_path / "labels.ecsv"),
+                 "--id-column", "sobject_id", "--label-columns", "teff", "--out", str(model), "--no-filter",
+                 "--setups", "CCD1", "CCD2", "CCD3", "CCD4", "--steps", "0.5",
+                 "--ranges", "4750:4850", "5700:5800", "6600:6700", "7700:7800",
+                 "--validation-fraction", "0.5", *TINY[:-2]]) == 0
+    out = capsys.readouterr().out
+    # the release's summary table beside the spectra is skipped, saying why; the 16 files make 4 stars
+    assert "skipped 1 unreadable file(s)" in out and "does not end in a camera digit" in out
+    assert "read 4 stars" in out
+    assert load_model(model, with_manifest=True)[1]["reader"]["format"] == "galah"
+    # predict takes the format from the model; a star lacking a camera still gets its row
+    spectra = [p for p in sorted(galah.glob("2*.fits")) if p.name != "2101150001010023.fits"]
+    assert main(["predict", "--model", str(model), "--spectra", *map(str, spectra),
+                 "--out", str(tmp_path / "p.ecsv")]) == EXIT_INCOMPLETE
+    table = read_predictions(tmp_path / "p.ecsv")
+    assert _text(table["id"]).tolist() == [p.name[:-6] for p in firsts]
+    assert list(table["status"] == "ok") == [True, False, True, True] and "CCD3" in table["status"][1]
+    assert np.isfinite(table["teff"][[0, 2, 3]]).all() and np.isnan(table["teff"][1])

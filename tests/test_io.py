@@ -1,5 +1,6 @@
 """skstellar.io on the real shared files, on modified copies of them, and on bad input."""
 
+import shutil
 import sys
 import warnings
 
@@ -14,6 +15,7 @@ from skstellar.io import (
     ReadError,
     from_specutils,
     read_fits_spectra,
+    read_galah,
     read_ges_giraffe,
     read_predictions,
     to_specutils,
@@ -515,6 +517,123 @@ def test_fits_not_a_spectrum(tmp_path, galah_dir):
     image = write_1d(tmp_path / "image.fits", np.ones((3, 5)), CRVAL1=5000.0, CDELT1=1.0)
     with pytest.raises(ValueError, match=r"image\.fits: HDU 0 is not a 1-D spectrum"):
         read_fits_spectra(image, "x")
+
+
+# -- read_galah: the four HERMES cameras matched by sobject_id ----------------------------
+GALAH_IDS = ["210115000101001", "210115000101002", "210115000101003", "210115000101004"]
+
+
+def galah_copy(galah_dir, dst, skip=()):
+    """The 16 real GALAH files copied into ``dst`` (less the names in ``skip``)."""
+    dst.mkdir(exist_ok=True)
+    for path in galah_camera(galah_dir, ""):
+        if path.name not in skip:
+            shutil.copy(path, dst / path.name)
+    return dst
+
+
+def test_galah_four_stars_four_cameras_equal_read_fits_spectra(galah_dir):
+    s = read_galah(galah_dir)  # the folder's summary table is not a spectrum: left out
+    assert s.setups == ("CCD1", "CCD2", "CCD3", "CCD4") and s.ids.tolist() == GALAH_IDS
+    assert s.meta.meta == {"spectrum": "normalized", "dropped": {}}
+    snr = []
+    for k, setup in enumerate(s.setups, start=1):
+        ref = read_fits_spectra(galah_camera(galah_dir, k), setup, hdu="normalized",
+                                error_hdu="relative_error", error_type="relative",
+                                meta_keywords={"snr": "SNR", "rv": "RVCOM", "gaia_id": "GAIA_ID"})
+        assert s.wavelength(setup).shape == (4, 4096)  # each fibre has its own wavelength solution
+        for part in ("wavelength", "flux", "error"):
+            assert_array_equal(getattr(s, part)(setup), getattr(ref, part)(setup))
+        assert_array_equal(s.meta[f"snr_{setup}"], ref.meta["snr"])
+        assert s.meta[f"file_{setup}"].tolist() == ref.meta["file"].tolist()
+        assert s.meta["gaia_id"].tolist() == ref.meta["gaia_id"].tolist()
+        if k == 1:  # RVCOM, one velocity copied into each camera's header: the first camera's
+            assert_array_equal(s.meta["rv"], ref.meta["rv"])
+        snr.append(ref.meta["snr"])
+    assert_array_equal(s.meta["snr"], np.min(snr, axis=0))
+    assert s.meta["gaia_id"][0] == "3335074476514836608" and s.meta["rv"][0] == -18.6838282380172
+    assert s.meta["e_rv"][0] == 0.1172663683550732
+    # a glob in another order gives the stars in the order of their first file
+    again = read_galah([str(galah_dir / "2*4.fits"), str(galah_dir / "2*[123].fits")], errors=False)
+    assert again.ids.tolist() == GALAH_IDS and again.error("CCD1") is None
+    assert_array_equal(again.flux("CCD2"), s.flux("CCD2"))
+    raw = read_galah(galah_camera(galah_dir, 3)[:1], spectrum="unnormalized")
+    with fits.open(galah_camera(galah_dir, 3)[0]) as hdul:
+        assert_allclose(raw.flux("CCD3")[0], hdul[0].data, rtol=1e-7)
+        assert_allclose(raw.error("CCD3")[0], hdul["relative_error"].data * np.abs(hdul[0].data),
+                        rtol=1e-6)
+
+
+def test_galah_missing_camera_raise_drop_flag(galah_dir, tmp_path):
+    folder = galah_copy(galah_dir, tmp_path / "galah", skip={"2101150001010023.fits"})
+    with pytest.raises(ValueError, match=r"1 of 4 stars lack a setup.*'210115000101002' \(no CCD3\)"):
+        read_galah(folder)
+    s = read_galah(folder, on_bad="drop")
+    assert s.ids.tolist() == [GALAH_IDS[0]] + GALAH_IDS[2:] and len(s.setups) == 4
+    assert s.meta.meta["dropped"] == {"210115000101002": ["CCD3"]}
+    s = read_galah(folder, on_bad="flag")
+    assert s.ids.tolist() == GALAH_IDS and s.meta.meta["dropped"] == {}
+    assert np.isnan(s.flux("CCD3")[1]).all() and np.isnan(s.error("CCD3")[1]).all()
+    assert np.isfinite(s.flux("CCD3")[[0, 2, 3]]).all() and np.isfinite(s.flux("CCD2")).all()
+    assert s.meta["status_flags_CCD3"].tolist() == [0, 2048, 0, 0]
+    assert "status_flags_CCD2" not in s.meta.colnames
+    assert s.meta["file_CCD3"][1] == "" and np.isnan(s.meta["snr_CCD3"][1])
+    assert s.meta["rv"][1] == 31.9012088012013 and s.meta["gaia_id"][1] == "3335031144588572416"
+
+
+def test_galah_bad_files_name_the_file(galah_dir, tmp_path):
+    src = galah_dir / "2101150001010011.fits"
+    cut = tmp_path / "cut" / src.name
+    cut.parent.mkdir()
+    cut.write_bytes(src.read_bytes()[:130_000])  # inside the relative_error data
+    with pytest.raises(ReadError, match=rf"{cut}: not a readable FITS file"):
+        read_galah([galah_dir / "2101150001010012.fits", cut])
+    # the same star and camera twice: both files named
+    with pytest.raises(ValueError, match="appears twice in setup 'CCD1'") as info:
+        read_galah([src, shutil.copy(src, tmp_path / src.name)])
+    assert str(src) in str(info.value) and str(tmp_path / src.name) in str(info.value)
+    # a renamed file: its header's camera disagrees with the digit of its name
+    renamed = shutil.copy(src, tmp_path / "2101150001010013.fits")
+    with pytest.raises(ReadError, match=r"2101150001010013\.fits: the file name says camera 3 but "
+                                        r"header keyword SPECTID = 'BL' says camera 1"):
+        read_galah(renamed)
+    with pytest.raises(ReadError, match=r"star\.fits: a GALAH file is named <sobject_id><camera 1-4>"):
+        read_galah(shutil.copy(src, tmp_path / "star.fits"))
+    with fits.open(src) as hdul:
+        for hdu in hdul:
+            hdu.header["SPECTID"] = "XX"
+        hdul.writeto(tmp_path / "2101150001010044.fits")
+    with pytest.raises(ReadError, match=r"SPECTID = 'XX' is not a HERMES camera"):
+        read_galah(tmp_path / "2101150001010044.fits")
+    # cameras of one sobject_id naming different Gaia sources: files of two stars mixed up
+    other = tmp_path / "other" / "2101150001010012.fits"
+    other.parent.mkdir()
+    shutil.copy(galah_dir / "2101150001010022.fits", other)
+    with pytest.raises(ValueError, match=r"Star '210115000101001': its cameras name different GAIA_ID: "
+                                         r"3335074476514836608 in .*0011\.fits, 3335031144588572416 in .*0012"):
+        read_galah([src, other])
+    with pytest.raises(FileNotFoundError, match="no file matches this pattern and is a GALAH spectrum"):
+        read_galah(str(galah_dir / "*summary*"))
+    with pytest.raises(ValueError, match="spectrum must be one of"):
+        read_galah(src, spectrum="normalised")
+    with pytest.raises(ValueError, match="on_bad must be"):
+        read_galah(src, on_bad="skip")
+
+
+def test_galah_missing_header_values(galah_dir, tmp_path):
+    src = galah_dir / "2101150001010021.fits"
+    with fits.open(src) as hdul:
+        for hdu in hdul:
+            hdu.header["RVCOM"] = "None"  # how GALAH writes an unknown value
+            hdu.header["GAIA_ID"] = "None"
+            del hdu.header["SPECTID"], hdu.header["E_RVCOM"]
+        hdul.writeto(tmp_path / src.name)
+    s = read_galah(tmp_path / src.name)  # camera from the file name alone
+    assert s.setups == ("CCD1",) and s.ids.tolist() == ["210115000101002"]
+    assert np.isnan(s.meta["rv"][0]) and np.isnan(s.meta["e_rv"][0]) and s.meta["gaia_id"][0] == ""
+    # another camera of the star still knows the velocity and the Gaia id
+    s = read_galah([tmp_path / src.name, galah_dir / "2101150001010022.fits"])
+    assert s.meta["rv"][0] == 31.90120615590563 and s.meta["gaia_id"][0] == "3335031144588572416"
 
 
 # -- specutils -------------------------------------------------------------------------

@@ -7,35 +7,14 @@ setup, or why the file cannot be read), and only files known good are then read 
 
 from __future__ import annotations
 
-import glob
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 
-_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz")
+from skstellar.io._fitsfile import expand_paths
+
+__all__ = ["expand_paths", "listing", "SpectrumReader", "index_files"]
+
 _LISTED = 5  # ids or files named in a message before "and N more"
-
-
-def expand_paths(patterns) -> list[Path]:
-    """Files from file names, directories (their FITS files) and glob patterns, in order, once each."""
-    out = []
-    for pattern in patterns:
-        path = Path(pattern)
-        if glob.has_magic(pattern):
-            found = sorted(Path(p) for p in glob.glob(pattern, recursive=True))
-            found = [p for p in found if p.is_file()]
-            if not found:
-                raise FileNotFoundError(f"{pattern}: no file matches this pattern.")
-        elif path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.is_file() and p.name.lower().endswith(_SUFFIXES))
-            if not found:
-                raise FileNotFoundError(f"{path}: the directory holds no FITS file ({', '.join(_SUFFIXES)}).")
-        elif path.is_file():
-            found = [path]
-        else:
-            raise FileNotFoundError(f"{path}: no such file or directory.")
-        out.extend(found)
-    return list(dict.fromkeys(out))
 
 
 def listing(items, n=_LISTED) -> str:
@@ -47,7 +26,8 @@ def listing(items, n=_LISTED) -> str:
 
 @dataclass
 class SpectrumReader:
-    """Reads files of one format: ``"ges"`` (Gaia-ESO GIRAFFE) or ``"fits"`` (1-D, one setup)."""
+    """Reads files of one format: ``"ges"`` (Gaia-ESO GIRAFFE), ``"galah"`` (GALAH, cameras matched
+    by star) or ``"fits"`` (1-D, one setup)."""
 
     format: str = "ges"
     setup: str | None = None
@@ -72,15 +52,22 @@ class SpectrumReader:
             raise ValueError("--format fits needs --setup, the name of the setup the files hold (e.g. HR21).")
         return reader
 
+    @property
+    def has_rv(self) -> bool:
+        """Whether the spectra read carry a radial velocity (``meta["rv"]``)."""
+        return self.format in ("ges", "galah") or bool(self.rv_keyword)
+
     def settings(self) -> dict:
         return {"format": self.format, "setup": self.setup, "hdu": self.hdu, "rv_keyword": self.rv_keyword}
 
     def read(self, paths, n_jobs=None):
-        """All ``paths`` as one SpectralSet (GES files of one star matched by its id)."""
-        from skstellar.io import read_fits_spectra, read_ges_giraffe
+        """All ``paths`` as one SpectralSet (GES or GALAH files of one star matched by its id)."""
+        from skstellar.io import read_fits_spectra, read_galah, read_ges_giraffe
 
         if self.format == "ges":
             return read_ges_giraffe(paths, n_jobs=n_jobs)
+        if self.format == "galah":
+            return read_galah(paths, n_jobs=n_jobs)
         keywords = {"rv": self.rv_keyword} if self.rv_keyword else None
         return read_fits_spectra(paths, self.setup, hdu=self.hdu, meta_keywords=keywords, n_jobs=n_jobs)
 

@@ -21,9 +21,11 @@ def add_spectra_options(parser, *, defaults_from_model=False):
     default = "default: as the model was trained" if defaults_from_model else None
     parser.add_argument("--spectra", nargs="+", required=True, metavar="PATH",
                         help="spectrum files, directories (their *.fits files) or glob patterns (quote them)")
-    parser.add_argument("--format", choices=("ges", "fits"), default=None,
+    parser.add_argument("--format", choices=("ges", "galah", "fits"), default=None,
                         help="ges: Gaia-ESO GIRAFFE files, one star and setup per file, setups matched by "
-                             "the star's CNAME; fits: generic 1-D FITS, one star per file, id = file name, "
+                             "the star's CNAME; galah: GALAH files <sobject_id><camera 1-4>.fits, setups "
+                             "CCD1-CCD4 matched by sobject_id; fits: generic 1-D FITS, one star per file, "
+                             "id = file name, "
                              f"one setup (--setup) ({default or 'default: ges'})")
     parser.add_argument("--setup", default=None,
                         help=f"with --format fits: the setup the files hold, e.g. HR21 ({default or 'required'})")
@@ -207,7 +209,7 @@ def run(args):
     if not args.quality_cuts and (args.quality_columns or args.quality_params):
         raise ValueError("--quality-columns and --quality-params need --quality-cuts.")
     ids_table, y_table, units, passes = read_labels(args.labels, args.id_column, args.label_columns, keep=keep)
-    preset, setups, prep = preprocessor(args, reader_rv=reader.format == "ges" or bool(reader.rv_keyword))
+    preset, setups, prep = preprocessor(args, reader_rv=reader.has_rv)
     paths = expand_paths(args.spectra)
     print(f"{len(paths)} spectrum files; setups {', '.join(setups)}"
           + (f" (preset {preset})" if preset else ""))

@@ -1,6 +1,7 @@
 """Reading spectra into a :class:`~skstellar.spectra.SpectralSet` and writing predictions.
 
 - :func:`read_ges_giraffe`: Gaia-ESO Survey GIRAFFE files, several setups matched by star id;
+- :func:`read_galah`: GALAH files, the four HERMES cameras matched by ``sobject_id``;
 - :func:`write_ges_giraffe`: a SpectralSet written as GES GIRAFFE files (the inverse);
 - :func:`read_fits_spectra`: generic 1-D FITS spectra with a linear wavelength axis;
 - :func:`to_specutils` / :func:`from_specutils`: conversion to and from specutils ``Spectrum``;
@@ -18,6 +19,7 @@ Nothing here imports TensorFlow; specutils is imported only by the conversion fu
 from ._convert import convert_to_store
 from ._fits import read_fits_spectra
 from ._fitsfile import ReadError
+from ._galah import read_galah
 from ._giraffe import read_ges_giraffe
 from ._giraffe_write import write_ges_giraffe
 from ._model import load_model, model_manifest, save_model
@@ -28,6 +30,7 @@ from ._write import read_predictions, write_predictions
 __all__ = [
     "ReadError",
     "read_ges_giraffe",
+    "read_galah",
     "write_ges_giraffe",
     "read_fits_spectra",
     "to_specutils",

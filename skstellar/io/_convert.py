@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ._fits import read_fits_spectra
-from ._fitsfile import _FITS_SUFFIXES, as_paths
+from ._fitsfile import expand_paths
 from ._giraffe import read_ges_giraffe
 from ._stack import describe_missing
 from ._store import SpectralStore, open_store
@@ -13,20 +13,6 @@ from ._store import SpectralStore, open_store
 __all__ = ["convert_to_store", "expand_paths"]
 
 _READERS = ("ges", "fits")
-
-
-def expand_paths(paths) -> list[Path]:
-    """Files as given, a folder replaced by its FITS files (sorted by name)."""
-    out = []
-    for path in as_paths(paths, "convert_to_store"):
-        if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.name.lower().endswith(_FITS_SUFFIXES))
-            if not found:
-                raise ValueError(f"{path}: a folder without FITS files ({', '.join(_FITS_SUFFIXES)}).")
-            out.extend(found)
-        else:
-            out.append(path)
-    return out
 
 
 def convert_to_store(

@@ -161,25 +161,9 @@ def _read_file(
     path: Path, setup, hdu, error_hdu, error_type, wavelength_hdu, star_id, id_keyword, keywords
 ):
     with open_fits(path) as hdul:
-        flux_hdu = get_hdu(hdul, hdu, path)
-        with reading(path):
-            header, primary = flux_hdu.header, hdul[0].header
-        flux = spectrum_data(flux_hdu, path, hdu)
-        if wavelength_hdu is None:
-            wave = wavelength_axis(header, flux.size, path, hdu)
-        else:
-            wave_hdu = get_hdu(hdul, wavelength_hdu, path)
-            wave = wavelength_data(wave_hdu, path, wavelength_hdu, hdu, flux.size)
-        error = None
-        if error_hdu is not None:
-            err_hdu = get_hdu(hdul, error_hdu, path)
-            error = spectrum_data(err_hdu, path, error_hdu)
-            if error.size != flux.size:
-                raise ValueError(
-                    f"{path}: error HDU {error_hdu!r} has {error.size} pixels but flux HDU "
-                    f"{hdu!r} has {flux.size}."
-                )
-            error = _to_sigma(error, flux, error_type)
+        header, primary, wave, flux, error = read_spectrum_hdus(
+            hdul, path, hdu, error_hdu, error_type, wavelength_hdu
+        )
 
         def keyword(key):
             return header_keyword(header, key, path, hdu, fallback=primary)
@@ -193,6 +177,34 @@ def _read_file(
                 )
         meta = {column: keyword(key) for column, key in keywords.items()}
     return FileSpectrum(path, star_id, setup, wave, flux, error, meta)
+
+
+def read_spectrum_hdus(hdul, path: Path, hdu, error_hdu=None, error_type="sigma", wavelength_hdu=None,
+                       *, expected_index=None):
+    """``(header, primary header, wavelength, flux, error)`` of one open file; error None without ``error_hdu``.
+
+    ``expected_index``: where the file format puts ``hdu`` (see :func:`get_hdu`).
+    """
+    flux_hdu = get_hdu(hdul, hdu, path, expected_index=expected_index)
+    with reading(path):
+        header, primary = flux_hdu.header, hdul[0].header
+    flux = spectrum_data(flux_hdu, path, hdu)
+    if wavelength_hdu is None:
+        wave = wavelength_axis(header, flux.size, path, hdu)
+    else:
+        wave_hdu = get_hdu(hdul, wavelength_hdu, path)
+        wave = wavelength_data(wave_hdu, path, wavelength_hdu, hdu, flux.size)
+    error = None
+    if error_hdu is not None:
+        err_hdu = get_hdu(hdul, error_hdu, path)
+        error = spectrum_data(err_hdu, path, error_hdu)
+        if error.size != flux.size:
+            raise ValueError(
+                f"{path}: error HDU {error_hdu!r} has {error.size} pixels but flux HDU "
+                f"{hdu!r} has {flux.size}."
+            )
+        error = _to_sigma(error, flux, error_type)
+    return header, primary, wave, flux, error
 
 
 def _to_sigma(values, flux, error_type):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -49,6 +50,33 @@ def as_paths(paths, reader) -> list[Path]:
     if not out:
         raise ValueError(f"{reader}: no files given (the list of paths is empty).")
     return out
+
+
+def expand_paths(paths, reader="read", *, keep=None, kind="FITS file") -> list[Path]:
+    """Files from file names, folders (their FITS files) and glob patterns, in order, once each.
+
+    ``keep(path)``: which files of a folder or pattern to take (all FITS files by default);
+    ``kind`` names them in the error for a folder or pattern finding none.
+    """
+    out = []
+    for path in as_paths(paths, reader):
+        if path.is_file():
+            found = [path]
+        elif path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.is_file() and p.name.lower().endswith(_FITS_SUFFIXES))
+            found = [p for p in found if keep is None or keep(p)]
+            if not found:
+                raise FileNotFoundError(f"{path}: the folder holds no {kind} ({', '.join(_FITS_SUFFIXES)}).")
+        elif glob.has_magic(str(path)):
+            found = sorted(Path(p) for p in glob.glob(str(path), recursive=True))
+            found = [p for p in found if p.is_file() and (keep is None or keep(p))]
+            if not found:
+                also = "" if keep is None else f" and is a {kind}"
+                raise FileNotFoundError(f"{path}: no file matches this pattern{also}.")
+        else:
+            raise FileNotFoundError(f"{path}: no such file or folder.")
+        out.extend(found)
+    return list(dict.fromkeys(out))
 
 
 def file_stem(path: Path) -> str:

@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 from astropy.table import Table
 
-from ..spectra import SpectralSet, is_placeholder_id
-from ..utils._status import StarFlag, add_flags
+from ..spectra import is_placeholder_id
 from ._fitsfile import (
     ReadError,
     as_paths,
@@ -20,7 +19,15 @@ from ._fitsfile import (
     spectrum_data,
     wavelength_axis,
 )
-from ._stack import FileSpectrum, index_by_id, match_setups, read_all, stack_setup
+from ._stack import (
+    FileSpectrum,
+    add_file_columns,
+    check_on_bad,
+    combine_setups,
+    index_by_id,
+    read_all,
+    setup_values,
+)
 
 __all__ = ["read_ges_giraffe"]
 
@@ -138,38 +145,10 @@ def read_ges_giraffe(paths, *, spectrum="normalised", on_bad="raise", n_jobs=Non
             stacklevel=2,
         )
         on_bad = on_missing
-    if on_bad not in ("raise", "drop", "flag"):
-        raise ValueError(f'on_bad must be "raise", "drop" or "flag"; got {on_bad!r}.')
+    check_on_bad(on_bad)
     files = as_paths(paths, "read_ges_giraffe")
     by_setup = index_by_id(read_all(_read_file, [(p, spectrum) for p in files], n_jobs))
-    kept, missing = match_setups(by_setup, on_bad)
-    missing_now = {}
-    if on_bad == "flag" and missing:
-        for stars in by_setup.values():
-            template = next(iter(stars.values()))
-            for i in kept:
-                if i not in stars:
-                    stars[i] = _placeholder(template, i)
-        missing_now, missing = missing, {}
-
-    order = sorted(by_setup, key=lambda s: min(sp.wavelength[0] for sp in by_setup[s].values()))
-    arrays = {s: stack_setup(s, [by_setup[s][i] for i in kept]) for s in order}
-    meta = _meta_table(kept, by_setup, order)
-    meta.meta["spectrum"] = spectrum
-    meta.meta["dropped"] = missing
-    if on_bad == "flag":
-        for setup in order:
-            lacking = np.array([setup in missing_now.get(i, ()) for i in kept])
-            add_flags(meta, lacking, StarFlag.SETUP_MISSING, setup)
-    return SpectralSet.from_arrays(arrays, meta=meta)
-
-
-def _placeholder(template: FileSpectrum, star_id: str) -> FileSpectrum:
-    """A star's missing setup: all NaN on the grid of another star's file of that setup."""
-    nan = np.full_like(template.flux, np.nan)
-    meta = {key: np.nan for key in template.meta}
-    return FileSpectrum(None, star_id, template.setup, template.wavelength, nan,
-                        None if template.error is None else nan.copy(), meta)
+    return combine_setups(by_setup, on_bad, _meta_table, spectrum=spectrum)
 
 
 def _read_file(path: Path, spectrum: str) -> FileSpectrum:
@@ -222,10 +201,7 @@ def _velclass_row(data, path: Path) -> dict:
 
 
 def _meta_table(ids, by_setup, order) -> Table:
-    stars = {s: [by_setup[s][i] for i in ids] for s in order}
-    rv = np.array([[sp.meta["rv"] for sp in stars[s]] for s in order])
-    e_rv = np.array([[sp.meta["e_rv"] for sp in stars[s]] for s in order])
-    snr = np.array([[sp.meta["snr"] for sp in stars[s]] for s in order])
+    rv, e_rv, snr = (setup_values(ids, by_setup, order, key) for key in ("rv", "e_rv", "snr"))
     meta = Table({"id": np.array(ids, dtype=str)})
     meta["rv"], meta["e_rv"] = _combine_rv(rv, e_rv)
     meta["snr"] = snr.min(axis=0)
@@ -233,8 +209,7 @@ def _meta_table(ids, by_setup, order) -> Table:
         meta[f"rv_{s}"] = rv[k]
         meta[f"e_rv_{s}"] = e_rv[k]
         meta[f"snr_{s}"] = snr[k]
-        meta[f"file_{s}"] = np.array(["" if sp.path is None else str(sp.path) for sp in stars[s]],
-                                     dtype=str)
+    add_file_columns(meta, ids, by_setup, order)
     return meta
 
 

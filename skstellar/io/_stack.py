@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..spectra import SpectralSet
+from ..utils._status import StarFlag, add_flags
 from ._fitsfile import read_guarded
 
 _MAX_LISTED = 20  # longer lists in error messages are cut, with a count of the rest
@@ -53,6 +55,65 @@ def index_by_id(spectra: list[FileSpectrum]) -> dict[str, dict[str, FileSpectrum
             )
         seen[spec.id] = spec
     return by_setup
+
+
+ON_BAD = ("raise", "drop", "flag")
+
+
+def check_on_bad(on_bad):
+    if on_bad not in ON_BAD:
+        raise ValueError(f'on_bad must be "raise", "drop" or "flag"; got {on_bad!r}.')
+
+
+def combine_setups(by_setup, on_bad: str, meta_table, **table_meta) -> SpectralSet:
+    """One set of the stars matched across the setups of ``by_setup`` (see :func:`index_by_id`).
+
+    ``on_bad`` says what becomes of a star lacking a setup (see :func:`read_ges_giraffe`).
+    Setups are ordered by wavelength. ``meta_table(ids, by_setup, setups)`` builds the meta
+    table, which gets ``table_meta`` and ``dropped`` (``{id: [missing setups]}``) in its
+    ``meta``; with ``"flag"`` a missing setup is all NaN (meta values NaN) and its status
+    bit ``SETUP_MISSING`` is set.
+    """
+    kept, missing = match_setups(by_setup, on_bad)
+    flagged = {}
+    if on_bad == "flag" and missing:
+        for stars in by_setup.values():
+            template = next(iter(stars.values()))
+            for i in kept:
+                if i not in stars:
+                    stars[i] = _placeholder(template, i)
+        flagged, missing = missing, {}
+    order = sorted(by_setup, key=lambda s: min(sp.wavelength[0] for sp in by_setup[s].values()))
+    arrays = {s: stack_setup(s, [by_setup[s][i] for i in kept]) for s in order}
+    meta = meta_table(kept, by_setup, order)
+    meta.meta.update(table_meta)
+    meta.meta["dropped"] = missing
+    if on_bad == "flag":
+        for setup in order:
+            lacking = np.array([setup in flagged.get(i, ()) for i in kept])
+            add_flags(meta, lacking, StarFlag.SETUP_MISSING, setup)
+    return SpectralSet.from_arrays(arrays, meta=meta)
+
+
+def _placeholder(template: FileSpectrum, star_id: str) -> FileSpectrum:
+    """A star's missing setup: all NaN on the grid of another star's file of that setup."""
+    nan = np.full_like(template.flux, np.nan)
+    meta = {key: np.nan for key in template.meta}
+    return FileSpectrum(None, star_id, template.setup, template.wavelength, nan,
+                        None if template.error is None else nan.copy(), meta)
+
+
+def setup_values(ids, by_setup, setups, key) -> np.ndarray:
+    """``(len(setups), len(ids))`` float array of the meta value ``key`` of each star's file per setup."""
+    return np.array([[by_setup[s][i].meta[key] for i in ids] for s in setups], dtype=np.float64)
+
+
+def add_file_columns(meta, ids, by_setup, setups):
+    """``file_<setup>``: the file each star's setup was read from ("" for a missing one)."""
+    for s in setups:
+        meta[f"file_{s}"] = np.array(
+            ["" if by_setup[s][i].path is None else str(by_setup[s][i].path) for i in ids], dtype=str
+        )
 
 
 def match_setups(by_setup, on_missing: str):
