@@ -143,7 +143,7 @@ for star_id, bits, flux in zip(flagged.meta["id"], flags, flagged.flux("HR21")):
 # flagged star gets no labels, never wrong ones.
 fig, axes = plt.subplots(len(flagged), 2, figsize=(11, 5.5), sharex="col", sharey=True,
                          gridspec_kw={"width_ratios": [1, 1.8]})
-for star_row, (star_id, bits) in enumerate(zip(flagged.meta["id"], flags)):
+for star_row, bits in enumerate(flags):
     for column, setup in enumerate(flagged.setups):
         ax = axes[star_row, column]
         ax.plot(flagged.wavelength(setup), flagged.flux(setup)[star_row], lw=0.4, color="k")
