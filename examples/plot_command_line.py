@@ -87,7 +87,8 @@ print("exit code", code)
 table = read_predictions(work / "labels.fits")
 print(table.colnames)
 not_ok = table["status"] != "ok"
-print(table["id", "teff", "status"][not_ok])
+for row in table[not_ok]:
+    print(f"{row['id'] or '(no id)':20s} teff {row['teff']}  status: {row['status'][:70]}")
 
 # %%
 # Predicted against true Teff, log g and [Fe/H]
