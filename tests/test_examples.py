@@ -14,7 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "examples").glob("plot_*.py"))
-SLOW = {"plot_ensemble_uncertainty", "plot_persistence"}
+SLOW = {"plot_ensemble_uncertainty", "plot_persistence", "plot_command_line", "plot_saliency"}
 
 # Deprecations raised by the example's own calls fail it (the gallery should show current APIs).
 RUNNER = """

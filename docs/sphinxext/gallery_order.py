@@ -14,9 +14,12 @@ GALLERY_ORDER = (
     "plot_similarity_filter",
     "plot_grid_search",
     "plot_persistence",
+    "plot_command_line",
+    "plot_saliency",
+    "plot_disks_and_li_rich",
 )
 # Run by SKSTELLAR_GALLERY=fast (CI): the examples that train no network and take seconds.
-FAST_EXAMPLES = ("plot_preprocessing_chain", "plot_grid_search")
+FAST_EXAMPLES = ("plot_read_giraffe", "plot_preprocessing_chain", "plot_grid_search", "plot_disks_and_li_rich")
 
 
 class GalleryOrder:
