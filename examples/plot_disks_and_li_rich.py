@@ -1,6 +1,6 @@
 """
 Science with the labels: the two disks, Li-rich giants, quality cuts, abundance scales
-=====================================================================================
+======================================================================================
 
 Labels are for science. :mod:`skstellar.science` has a helper for each piece of it that
 Ambrosch et al. (2023) do with the CNN labels, all working on tables (an astropy ``Table``,
@@ -70,7 +70,7 @@ print(f"on the Asplund et al. (2009) scale every [Mg/Fe] moves by {np.mean(shift
 # -----------------------------------------------
 # The thesis trains only on catalogue stars that pass S/N >= 30, e_Teff <= 200 K,
 # e_log g <= 0.3 dex, abundance errors <= 0.2 dex, empty TECH/PECULI flags, v sin i <= 20 km/s
-# and |[M/H] - [Fe/H]| <= 0.2 dex. The mock catalogue has no flags, v sin i or [M/H]:
+# and :math:`|[M/H] - [Fe/H]|` <= 0.2 dex. The mock catalogue has no flags, v sin i or [M/H]:
 # ``on_missing="skip"`` leaves those cuts out (the default names the missing column). The
 # ``counts`` table says, per cut, how many stars it rejects and how many it alone rejects --
 # which cut would be worth relaxing.
