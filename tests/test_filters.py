@@ -145,6 +145,35 @@ def test_last_map_is_cached_and_recomputed_for_other_spectra(fitted, test_set, v
     np.testing.assert_array_equal(fitted.embed(X).score, verdict.score)  # ...and recomputing is exact
 
 
+def test_threads_sharing_the_filter_get_their_own_maps(fitted, test_set):
+    # A threaded Dask worker runs two chunks through one filter at once: the map cache must never
+    # hand one chunk's map to the other.
+    from concurrent.futures import ThreadPoolExecutor
+
+    X, _ = test_set
+    halves = [X[: len(X) // 2], X[len(X) // 2:]]
+    serial = [fitted.embed(half).score for half in halves]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(lambda i: (i % 2, fitted.embed(halves[i % 2]).score), range(8)))
+    for which, score in results:
+        np.testing.assert_array_equal(score, serial[which])
+
+
+def test_pca_scores_do_not_depend_on_the_number_of_threads():
+    # A Dask worker with one thread, a laptop, a 64-core node: the same spectra must get the same
+    # PCA scores, which the joint t-SNE map would amplify into another verdict. At the size of the
+    # GIRAFFE input a threaded gemm rounds differently with its number of threads.
+    from sklearn.decomposition import PCA
+
+    rng = np.random.default_rng(0)
+    X = (1 - 0.3 * rng.random((400, 8669))).astype(np.float32)
+    pca = PCA(n_components=50, random_state=0).fit(X[:200])
+    many = _scores.project(pca, X, 1e-3, n_jobs=-1)
+    one = _scores.project(pca, X, 1e-3, n_jobs=None)
+    for name, a, b in zip(("coordinates", "rms", "noise"), many, one):
+        np.testing.assert_array_equal(a, b, err_msg=name)
+
+
 def test_thresholds_come_from_the_training_map(fitted, survey):
     n = len(survey["train"])
     expected = int(np.floor(fitted.contamination * n))  # 3 of 300

@@ -119,13 +119,27 @@ class SimilarityMap:
 
 
 class _LastMap:
-    """The map of the last batch judged: a cache (t-SNE is costly), not fitted state."""
+    """The map of the last batch judged: a cache (t-SNE is costly), not fitted state.
 
-    __slots__ = ("key", "value")
+    Key and map are one tuple, replaced in one assignment, so that threads sharing the filter
+    (a threaded Dask worker running two chunks) never read one batch's key with another's map.
+    """
+
+    __slots__ = ("entry",)
 
     def __init__(self):
-        self.key = None
-        self.value = None
+        self.entry = (None, None)
+
+    def get(self, key):
+        cached_key, value = self.entry
+        return value if cached_key == key else None
+
+    def put(self, key, value):
+        self.entry = (key, value)
+
+    @property
+    def value(self):
+        return self.entry[1]
 
 
 class TSNESimilarityFilter(
@@ -602,8 +616,9 @@ class TSNESimilarityFilter(
     def _similarity_map(self, X):
         keys = _scores.row_fingerprints(X)
         cache_key = hashlib.blake2b(keys.tobytes(), digest_size=16).digest()
-        if self._last_map.key == cache_key:
-            return self._last_map.value
+        cached = self._last_map.get(cache_key)
+        if cached is not None:
+            return cached
         settings = self._settings
         rows = self._map_rows
         n = len(X)
@@ -717,5 +732,5 @@ class TSNESimilarityFilter(
         )
         for value in vars(result).values():
             value.flags.writeable = False  # the cached map is shared by later calls
-        self._last_map.key, self._last_map.value = cache_key, result
+        self._last_map.put(cache_key, result)
         return result
