@@ -15,6 +15,7 @@ GALLERY_ORDER = (
     "plot_grid_search",
     "plot_persistence",
     "plot_command_line",
+    "plot_survey_scale",
     "plot_saliency",
     "plot_disks_and_li_rich",
 )
