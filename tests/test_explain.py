@@ -66,6 +66,22 @@ def test_mean_member_and_spectrum_maps_agree(small):
     assert table["teff"].shape == (48, 2) and str(table["teff"].unit) == "K"
 
 
+def test_traced_gradient_is_reused_and_a_refit_model_gets_its_own(small):
+    from sklearn.base import clone
+
+    from skstellar.explain._saliency import _gradient_function
+
+    X, reg = small
+    members, labels = np.arange(len(reg.members_)), [0, 1]
+    assert _gradient_function(reg, members, labels) is _gradient_function(reg, members, labels)
+    model = clone(reg)
+    first = saliency(model.fit(X, X[:, :2] * [1000.0, 1.0]), X[:5]).values
+    second = saliency(model.fit(X, X[:, 40:42] * [1000.0, 1.0]), X[:5]).values  # same object, refit
+    fresh = saliency(clone(reg).fit(X, X[:, 40:42] * [1000.0, 1.0]), X[:5]).values
+    np.testing.assert_allclose(second, fresh, rtol=1e-5, atol=1e-7)
+    assert not np.allclose(first, second, rtol=0.1)
+
+
 def test_pipeline_pixels_get_the_stitcher_wavelengths_through_a_pass_through_filter(small):
     from skstellar.filters import TSNESimilarityFilter
     from skstellar.preprocessing import SetupStitcher

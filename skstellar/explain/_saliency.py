@@ -1,5 +1,6 @@
 """Gradient saliency of a fitted CNN ensemble: d(label)/d(flux) on the wavelength axis."""
 
+import weakref
 from numbers import Integral
 
 import numpy as np
@@ -177,8 +178,29 @@ def _choose_members(regressor, members):
     return positions.astype(int)
 
 
+# Traced gradient functions per fitted regressor: tracing one costs seconds (as much as the
+# saliency of a few hundred spectra), so repeated calls on one model reuse it.
+_TRACED = weakref.WeakKeyDictionary()
+
+
 def _gradient_function(regressor, members, label_index):
-    """A tf.function ``x -> (n_labels, n, p)``: the gradient of the members' mean prediction of each label."""
+    """A tf.function ``x -> (n_labels, n, p)``: the gradient of the members' mean prediction of each label.
+
+    Cached per regressor, keyed by the member networks themselves (a refit makes new ones) and
+    the labels; entries of networks the regressor no longer holds are dropped.
+    """
+    networks = tuple(id(regressor.members_[i]) for i in members)
+    key = (networks, tuple(label_index), regressor.n_features_in_)
+    traced = _TRACED.setdefault(regressor, {})
+    if key not in traced:
+        current = {id(network) for network in regressor.members_}
+        for stale in [k for k in traced if not set(k[0]) <= current]:
+            del traced[stale]
+        traced[key] = _trace_gradient_function(regressor, members, label_index)
+    return traced[key]
+
+
+def _trace_gradient_function(regressor, members, label_index):
     import tensorflow as tf
 
     predict = regressor.label_function(members=members.tolist())
@@ -246,7 +268,9 @@ def saliency(model, X, *, labels=None, per="mean", members="kept", batch_size=SA
     -----
     Computed with one ``tf.GradientTape`` per batch in float32, one backward pass per
     label. The compiled CPU path of ``predict`` has no gradient, so the Keras members run
-    here; their predictions agree with ``predict`` to float32 rounding.
+    here; their predictions agree with ``predict`` to float32 rounding. The first call on a
+    model traces its TensorFlow graph (a few seconds for Table-2 networks); later calls on
+    the same fitted model, members and labels reuse it.
 
     Examples
     --------
