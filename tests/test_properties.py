@@ -14,7 +14,9 @@ from skstellar.preprocessing import RadialVelocityCorrector, Rebinner, SetupStit
 from skstellar.preprocessing._grid import SPEED_OF_LIGHT_KMS, pixel_edges
 from skstellar.spectra import SpectralSet
 
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# derandomize: the same examples on every run, so CI never fails on a draw no one can rerun
+SETTINGS = settings(max_examples=60, deadline=None, derandomize=True, database=None,
+                    suppress_health_check=[HealthCheck.too_slow])
 
 
 @st.composite
