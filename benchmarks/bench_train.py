@@ -96,6 +96,8 @@ def main():
     parser.add_argument("--n-models", type=int, default=10)
     parser.add_argument("--n-keep", type=int, default=8)
     parser.add_argument("--max-epochs", type=int, default=300)
+    parser.add_argument("--patience", type=int, default=None, help="early-stopping patience (default: the preset's)")
+    parser.add_argument("--n-jobs", type=int, default=None, help="members trained in parallel processes")
     parser.add_argument("--source", choices=("synthetic", "survey"), default="synthetic")
     parser.add_argument("--n-test", type=int, default=2000,
                         help="held-out mock-survey stars on which --ensemble reports its accuracy (--source survey)")
@@ -135,8 +137,10 @@ def main():
     if args.ensemble:
         t = time.perf_counter()
         est = CNNLabelRegressor(n_models=args.n_models, n_keep=args.n_keep, max_epochs=args.max_epochs,
-                                preset=args.preset, batch_size=args.batch_size,
-                                learning_rate=args.learning_rate, random_state=0, verbose=1).fit(X, y)
+                                **({} if args.patience is None else {"patience": args.patience}),
+                                n_jobs=args.n_jobs, preset=args.preset,
+                                batch_size=args.batch_size, learning_rate=args.learning_rate, random_state=0,
+                                verbose=1).fit(X, y)
         figures.update(ensemble_members=args.n_models, ensemble_kept=args.n_keep,
                        ensemble_wall_s=time.perf_counter() - t)
         print(f"ensemble of {args.n_models} (keep {args.n_keep}): {time.perf_counter() - t:.0f} s wall, epochs "
@@ -148,10 +152,11 @@ def main():
             error = mean - y_test[good]
             print(f"held out, S/N >= 30 ({good.sum()} stars):")
             for k, name in enumerate(LABELS):
+                within = np.mean(np.abs(error[:, k]) <= std[:, k])
                 print(f"  {name:>5}: bias {error[:, k].mean():8.4f}  scatter {error[:, k].std():8.4f}  "
-                      f"mean std {std[:, k].mean():8.4f}")
+                      f"mean std {std[:, k].mean():8.4f}  within 1 std {within:.0%}")
                 figures.update({f"bias_{name}": error[:, k].mean(), f"scatter_{name}": error[:, k].std(),
-                                f"mean_std_{name}": std[:, k].mean()})
+                                f"mean_std_{name}": std[:, k].mean(), f"within_1std_{name}": within})
     write_json(args.json, figures)
 
 
