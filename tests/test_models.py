@@ -169,8 +169,10 @@ def test_presets_and_explicit_parameters(data):
     assert (est.recipe_["optimizer"], est.recipe_["learning_rate"]) == ("sgd", 1e-4)
     assert est.recipe_["batch_size"] == 16 and est.recipe_["flatten_dropout"] == 0.2
     assert est.recipe_["kernel_size"] == 5  # explicit beats preset
+    assert est.recipe_["patience"] == 30  # the thesis' early stopping
     default = CNNLabelRegressor()._resolve_recipe()
     assert (default["optimizer"], default["learning_rate"], default["batch_size"]) == ("adam", 1e-3, 64)
+    assert default["patience"] == 10 and CNNLabelRegressor(patience=4)._resolve_recipe()["patience"] == 4
 
 
 def _dense_builder(n_features, n_outputs):

@@ -89,8 +89,9 @@ def add_parser(sub):
     ens.add_argument("--n-models", type=int, default=10, help="CNNs trained, each with its own seed (default 10)")
     ens.add_argument("--n-keep", type=int, default=8, help="CNNs kept: the lowest validation loss (default 8)")
     ens.add_argument("--max-epochs", type=int, default=300, help="upper bound on epochs per CNN (default 300)")
-    ens.add_argument("--patience", type=int, default=30,
-                     help="epochs without improvement before a CNN stops (default 30)")
+    ens.add_argument("--patience", type=int, default=None,
+                     help="epochs without improvement before a CNN stops (default: the recipe's, 10; "
+                          "the thesis preset's is 30)")
     ens.add_argument("--validation-fraction", type=float, default=0.4,
                      help="stars held out for early stopping, member choice, error calibration and the "
                           "summary's bias and scatter (default 0.4)")

@@ -31,6 +31,7 @@ PRESETS = {
         "linear_skip": "none",
         "bootstrap": False,
         "std_calibration": "none",
+        "patience": 30,
     },
     "default": {
         "filters": (8, 6, 4),
@@ -49,6 +50,9 @@ PRESETS = {
         "linear_skip": "ridge",
         "bootstrap": True,
         "std_calibration": "validation",
+        # Ten epochs, with the plateau schedule halving the step after three: the members' best
+        # epochs come early, and 30 epochs of patience were 60 % of the training time.
+        "patience": 10,
     },
 }
 

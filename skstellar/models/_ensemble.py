@@ -17,7 +17,7 @@ from ._predict import PREDICT_BATCH, make_ensemble_function
 from ._training import fit_member, model_from_bytes
 
 _RECIPE_KEYS = (*ARCHITECTURE_KEYS, "optimizer", "learning_rate", "batch_size", "input_scaling", "lr_schedule",
-                "bootstrap", "std_calibration")
+                "bootstrap", "std_calibration", "patience")
 
 
 def _positive_ints(name, value):
@@ -113,9 +113,10 @@ class CNNLabelRegressor(VersionStampMixin, RegressorMixin, BaseEstimator):
         of its start.
     max_epochs : int, default=300
         Upper bound on the epochs of each member.
-    patience : int, default=30
+    patience : int, default=None
         Epochs without improvement of the validation loss before a member stops; its best
-        weights are restored.
+        weights are restored (thesis 30, default 10: with the plateau schedule the best
+        epoch comes early, and a long patience was most of the training time).
     validation_fraction : float, default=0.4
         Fraction of the training set held out (at random, one split shared by all members)
         for early stopping, member selection and the calibration of the std, unless
@@ -230,7 +231,7 @@ class CNNLabelRegressor(VersionStampMixin, RegressorMixin, BaseEstimator):
         "bootstrap": ["boolean", None],
         "std_calibration": [StrOptions({"validation", "none"}), None],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "patience": [Interval(Integral, 0, None, closed="left")],
+        "patience": [Interval(Integral, 0, None, closed="left"), None],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_models": [Interval(Integral, 1, None, closed="left")],
         "n_keep": [Interval(Integral, 1, None, closed="left")],
@@ -262,7 +263,7 @@ class CNNLabelRegressor(VersionStampMixin, RegressorMixin, BaseEstimator):
         bootstrap=None,
         std_calibration=None,
         max_epochs=300,
-        patience=30,
+        patience=None,
         validation_fraction=0.4,
         n_models=10,
         n_keep=8,
@@ -445,7 +446,7 @@ class CNNLabelRegressor(VersionStampMixin, RegressorMixin, BaseEstimator):
             delayed(fit_member)(
                 X_train, y_train, X_val, y_val, seed=seed, builder=builder, builder_kwargs=builder_kwargs,
                 optimizer=recipe["optimizer"], learning_rate=recipe["learning_rate"],
-                batch_size=recipe["batch_size"], max_epochs=self.max_epochs, patience=self.patience,
+                batch_size=recipe["batch_size"], max_epochs=self.max_epochs, patience=recipe["patience"],
                 verbose=self.verbose, lr_schedule=recipe["lr_schedule"], ridge_skip=ridge_skip,
                 bootstrap=bootstrap, ridge=shared_ridge,
             )
