@@ -243,7 +243,7 @@ def test_same_random_state_same_result_after_pickling(fitted, test_set, verdict,
     np.testing.assert_array_equal(refit.embed(X).score, verdict.score)
     joblib.dump(fitted, tmp_path / "filter.joblib")
     loaded = joblib.load(tmp_path / "filter.joblib")
-    assert loaded._last_map.value is None  # the cached map is not pickled
+    assert loaded._last_map.entry == (None, None)  # the cached map is not pickled
     np.testing.assert_array_equal(loaded.predict(X), fitted.predict(X))
 
 

@@ -330,12 +330,14 @@ def _science(predictions, sets_test):
     loose = select_li_rich(candidates, max_e_teff=None, max_e_logg=None, max_e_feh=None, max_e_ali=None,
                            columns={"teff": "teff_hr15n", "logg": "logg_hr15n"})
     found_loose = int(np.sum(loose["true_li_rich"]))
+
+    def ratio(a, b):
+        return a / b if b else np.nan
+
     li = {"table": selected, "planted": planted, "found": found,
-          "recall": found / planted if planted else np.nan,
-          "precision": found / len(selected) if len(selected) else np.nan,
+          "recall": ratio(found, planted), "precision": ratio(found, len(selected)),
           "n_label_cuts": len(loose), "found_label_cuts": found_loose,
-          "recall_label_cuts": found_loose / planted if planted else np.nan,
-          "precision_label_cuts": found_loose / len(loose) if len(loose) else np.nan}
+          "recall_label_cuts": ratio(found_loose, planted), "precision_label_cuts": ratio(found_loose, len(loose))}
     summary = (f"disks: {disks['n']} stars, {_pct(disks['assigned'])} assigned, {_pct(disks['accuracy'])} right; "
                f"Li-rich: {len(selected)} candidates, {found} of {planted} planted")
     return {"disks": disks, "li": li, "li_rich": selected, "summary": summary}

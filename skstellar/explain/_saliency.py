@@ -190,7 +190,7 @@ def _gradient_function(regressor, members, label_index):
     the labels; entries of networks the regressor no longer holds are dropped.
     """
     networks = tuple(id(regressor.members_[i]) for i in members)
-    key = (networks, tuple(label_index), regressor.n_features_in_)
+    key = (networks, tuple(label_index))
     traced = _TRACED.setdefault(regressor, {})
     if key not in traced:
         current = {id(network) for network in regressor.members_}

@@ -137,10 +137,6 @@ class _LastMap:
     def put(self, key, value):
         self.entry = (key, value)
 
-    @property
-    def value(self):
-        return self.entry[1]
-
 
 class TSNESimilarityFilter(
     VersionStampMixin, OneToOneFeatureMixin, OutlierMixin, TransformerMixin, BaseEstimator
