@@ -7,6 +7,7 @@ from astropy.table import Table
 from sklearn.pipeline import Pipeline
 
 from .filters import TSNESimilarityFilter
+from .preprocessing import SetupStitcher
 from .spectra import SpectralSet
 from .utils._status import (
     UNPREDICTABLE,
@@ -65,6 +66,17 @@ def predict_table(pipeline, X):
           :class:`~skstellar.filters.SimilarityMap`). With several filters these columns
           are prefixed by the step name and ``training_like`` requires all of them. Without a
           filter there are no flag columns;
+        - with a filter fitted with the training labels (its ``label_check``, on by default
+          in a pipeline): the generative check of the predicted labels
+          (:meth:`~skstellar.filters.TSNESimilarityFilter.check_labels`):
+          ``explain_residual`` (RMS residual between the spectrum and the one the labels
+          emulate, in units of the expected residual: about 1), ``explain_local`` (the same
+          over the worst run of 4 pixels), ``explain_local_pixel``, and after a
+          ``SetupStitcher`` ``explain_local_wavelength`` and the residual per line region:
+          ``explain_ca_triplet``, ``explain_halpha``, ``explain_he_6678``, ``explain_mg``,
+          ``explain_al`` (NaN where the grid does not cover the region); ``labels_explained``
+          (bool). A star whose labels do not explain its spectrum is not training-like
+          (``LABELS_UNEXPLAINED``);
         - ``flags``: the per-star status bits the steps recorded (see
           :class:`skstellar.StarFlag`; the column's description lists them)
           and ``status``: the same in words, ``"ok"`` for a star nothing happened to.
@@ -99,7 +111,8 @@ def predict_table(pipeline, X):
     >>> table = predict_table(pipe.fit(X, y), np.vstack([X[:4] + 0.001, X[:1] + 0.5]))
     >>> table.colnames  # doctest: +NORMALIZE_WHITESPACE
     ['id', 'y0', 'e_y0', 'training_like', 'filter_score', 'map_distance', 'map_outer', 'residual',
-     'residual_outer', 'pca_distance', 'pca_outer', 'flags', 'status']
+     'residual_outer', 'pca_distance', 'pca_outer', 'explain_residual', 'explain_local',
+     'explain_local_pixel', 'labels_explained', 'flags', 'status']
     >>> table["training_like"].tolist()
     [True, True, True, True, False]
     """
@@ -113,11 +126,18 @@ def predict_table(pipeline, X):
     verdicts = []
     data = X
     meta = X.meta if isinstance(X, SpectralSet) else None
+    checks = []  # (name, filter, its input, the wavelength axis there or None): the label checks
+    wavelength = None
     for name, step in zip(names, steps if regressor is None else steps[:-1]):
         if step is None or (isinstance(step, str) and step == "passthrough"):
             continue
         if isinstance(step, TSNESimilarityFilter):
             verdicts.append((name, step.embed(data)))
+            if regressor is not None and getattr(step, "label_check_", None) is not None:
+                axis = wavelength if wavelength is not None and wavelength.size == step.n_features_in_ else None
+                checks.append((name, step, data, axis))
+        if isinstance(step, SetupStitcher):
+            wavelength = np.asarray(step.wavelength_, dtype=np.float64)
         data = step.transform(data)
         _check_rows(n, _n_spectra(data), f"step {name!r}")
         if isinstance(data, SpectralSet):
@@ -150,6 +170,17 @@ def predict_table(pipeline, X):
         prefix = f"{name}_" if len(verdicts) > 1 else ""
         for column, attribute in _FLAG_COLUMNS.items():
             table[prefix + column] = np.asarray(getattr(verdict, attribute))
+    explained = np.ones(n, dtype=bool)
+    for name, step, filtered, axis in checks:
+        prefix = f"{name}_" if len(verdicts) > 1 else ""
+        # A dead star's placeholder has NaN labels: not judged.
+        check = step.check_labels(filtered, pred, label_errors=std, wavelength=axis)
+        for column in check.colnames:
+            if column != "labels_explained":
+                table[f"{prefix}explain_{column}"] = check[column]
+        table[prefix + "labels_explained"] = check["labels_explained"]
+        explained &= np.asarray(check["labels_explained"])
+    star_flags |= np.where(explained, 0, int(StarFlag.LABELS_UNEXPLAINED))
     if verdicts:
         alike = np.logical_and.reduce([np.asarray(v.training_like) for _, v in verdicts])
         # the filter judged the placeholder of a dead star: no news

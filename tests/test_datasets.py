@@ -365,6 +365,25 @@ def test_edge_population():
     assert np.median(ends[kind == "bad_norm"]) > 3 * np.median(ends[kind == "metal_poor"]) + 0.05
 
 
+def test_emission_strength_sets_how_far_the_cores_are_filled():
+    depth = {}
+    for strength in ((0.05, 0.15), (0.3, 1.5)):
+        spectra, labels = make_giraffe_survey(70, setups="HR21", population="edge", snr=None, random_state=4,
+                                              rv_scale=0.0, emission_strength=strength)
+        emitting = np.asarray(labels["edge_kind"]) == "emission"
+        j = pixel(spectra, "HR21", 8542.09)
+        depth[strength] = spectra.flux("HR21")[emitting, j]
+        # the same stars (the labels do not depend on the strength)
+        assert np.asarray(labels["teff"]).sum() == pytest.approx(
+            np.asarray(make_giraffe_survey(70, setups="HR21", population="edge", snr=None, random_state=4,
+                                           rv_scale=0.0)[1]["teff"]).sum())
+    weak, strong = depth[(0.05, 0.15)], depth[(0.3, 1.5)]
+    # weak emission partly fills the Ca II core (still an absorption line); strong emission more
+    assert np.all(weak < 0.8) and np.all(strong > weak)
+    with pytest.raises(ValueError, match="emission_strength must be a range"):
+        make_giraffe_survey(5, emission_strength=(0.3, 0.1))
+
+
 def test_mixed_population_fraction():
     _, labels = make_giraffe_survey(
         1000, setups="HR10", population="mixed", snr=None, random_state=5, edge_fraction=0.2

@@ -377,13 +377,17 @@ def test_predict_table_keeps_every_spectrum_in_order(survey, test_set):
     table = predict_table(pipe, s)
     assert table.colnames == ["id", "teff", "e_teff", "feh", "e_feh", "training_like", "filter_score",
                               "map_distance", "map_outer", "residual", "residual_outer", "pca_distance", "pca_outer",
+                              "explain_residual", "explain_local", "explain_local_pixel", "labels_explained",
                               "flags", "status"]
     assert len(table) == len(X)
     np.testing.assert_array_equal(table["id"], ids)
     y, std = pipe.predict(s, return_std=True)  # float32, as the SpectralSet holds them
     np.testing.assert_array_equal(table["teff"], y[:, 0])
     np.testing.assert_array_equal(table["e_feh"], std[:, 1])
-    np.testing.assert_array_equal(table["training_like"], pipe[0].predict(X) == 1)
+    # the filter fitted with labels adds the label check: training-like needs both verdicts
+    check = pipe[0].check_labels(X, y, label_errors=std)
+    np.testing.assert_array_equal(table["labels_explained"], check["labels_explained"])
+    np.testing.assert_array_equal(table["training_like"], (pipe[0].predict(X) == 1) & check["labels_explained"])
     assert table["training_like"][kind == "hot"].mean() <= 0.2
     # labels of outer spectra are reported, flagged, not dropped
     assert np.isfinite(table["teff"][kind == "hot"]).all()
@@ -405,11 +409,14 @@ def test_predict_table_with_two_filters_and_filter_only(survey):
                          Ridge()).fit(survey["train"], survey["train_labels"])
     table = predict_table(pipe, X)
     first, second = (f"tsnesimilarityfilter-{i}_training_like" for i in (1, 2))
-    np.testing.assert_array_equal(table["training_like"], table[first] & table[second])
+    explained = (f"tsnesimilarityfilter-{i}_labels_explained" for i in (1, 2))
+    np.testing.assert_array_equal(table["training_like"],
+                                  table[first] & table[second] & np.logical_and.reduce([table[e] for e in explained]))
     flags = predict_table(pipe[0], X)
     assert flags.colnames[:2] == ["id", "training_like"] and len(flags) == 15
     nested = make_pipeline(make_pipeline(pipe[0]), pipe[2])  # the filter inside a sub-pipeline
-    np.testing.assert_array_equal(predict_table(nested, X)["training_like"], table[first])
+    alone = predict_table(nested, X)
+    np.testing.assert_array_equal(alone["training_like"], table[first] & alone["labels_explained"])
 
 
 def test_predict_table_with_the_cnn_ensemble(survey):

@@ -54,6 +54,12 @@ def write_report(out, results, truth_train, predictions, sets_test, science, sal
             flagged = ~np.asarray(predictions[col], bool)[mask]
             rows.append((name, chain, int(mask.sum()), f"{100 * flagged.mean():.1f} %" if mask.any() else "-"))
     report.table(rows, ["set", "chain", "stars", "flagged unlike the training set"])
+    report.table(_label_check_rows(predictions), ["chain", "stars", "kind", "flagged", "by the label check",
+                                                  "worst residual at", "Ca II triplet", "H alpha", "Mg I", "Al I"],
+                 caption="Why: per kind of test star, the fraction flagged (filter or label check), the fraction "
+                 "whose predicted labels do not explain the spectrum, the median wavelength [A] of the worst "
+                 "residual and the median residual per line region (about 1 when explained; '-' where the "
+                 "chain does not cover the region)")
 
     for chain, result in results.items():
         name = "A (HR10 + HR21)" if chain == "A" else "B (HR15N)"
@@ -126,6 +132,31 @@ def write_report(out, results, truth_train, predictions, sets_test, science, sal
     report.table([[row[c] for c in cols] for row in li["table"]], cols, caption="Li-rich giant candidates")
     report.write(out / "report.html")
     return report
+
+
+def _label_check_rows(predictions):
+    """Per chain and kind of test star: flagged, by the label check, and the median residual per line."""
+    kinds = np.where(np.asarray(predictions["set"]) == "inner", "inner (disk)",
+                     np.asarray(predictions["true_edge_kind"]).astype(str))
+    rows = []
+    for chain, suffix in (("A", ""), ("B", "_hr15n")):
+        if "labels_explained" + suffix not in predictions.colnames:
+            continue
+        for kind in dict.fromkeys(kinds):
+            mask = kinds == kind
+            flagged = ~np.asarray(predictions["training_like" + suffix], bool)[mask]
+            unexplained = ~np.asarray(predictions["labels_explained" + suffix], bool)[mask]
+
+            medians = [_median(predictions[column + suffix], mask) for column in (
+                "explain_local_wavelength", "explain_ca_triplet", "explain_halpha", "explain_mg", "explain_al")]
+            rows.append((chain, int(mask.sum()), kind, f"{100 * flagged.mean():.0f} %",
+                         f"{100 * unexplained.mean():.0f} %", *medians))
+    return rows
+
+
+def _median(column, mask):
+    values = np.asarray(column, float)[mask]
+    return f"{np.nanmedian(values):.1f}" if np.isfinite(values).any() else "-"
 
 
 def _attribution_rows(lines, correlation, top=3):

@@ -254,6 +254,11 @@ def run(args):
     return 0
 
 
+# The label check's residuals copied into predictions.fits (the line regions a GIRAFFE setup covers).
+LABEL_CHECK_COLUMNS = ("explain_residual", "explain_local", "explain_local_wavelength", "explain_ca_triplet",
+                       "explain_halpha", "explain_he_6678", "explain_mg", "explain_al")
+
+
 def _stack_truth(*tables):
     from astropy.table import vstack
 
@@ -278,7 +283,7 @@ def _predictions_table(results, truth, is_inner):
             unit = u.K if lab == "teff" else u.dex
             table[name] = np.asarray(part[lab], float) * unit
             table[f"e_{name}"] = np.asarray(part[f"e_{lab}"], float) * unit
-        for flag in ("training_like", "filter_score", "status", "flags"):
+        for flag in ("training_like", "filter_score", "labels_explained", *LABEL_CHECK_COLUMNS, "status", "flags"):
             if flag in part.colnames:
                 table[flag + suffix] = part[flag]
     for lab in ("teff", "logg", "feh", "mgfe", "alfe", "ali"):

@@ -114,11 +114,11 @@ def add_zero_runs(flux, error, rng, probability):
     return hit
 
 
-def add_emission(rest, synth_wave, setup, sigma, stars, rng):
+def add_emission(rest, synth_wave, setup, sigma, stars, rng, strength=(0.3, 1.5)):
     """Emission cores on the setup's strongest lines for ``stars`` (columns of the
-    rest-frame (p_synth, n) flux), before the Doppler shift."""
+    rest-frame (p_synth, n) flux), before the Doppler shift; peak heights uniform in ``strength``."""
     for w0 in EMISSION_LINES[setup]:
-        amp = rng.uniform(0.3, 1.5, size=stars.size).astype(np.float32)
+        amp = rng.uniform(*strength, size=stars.size).astype(np.float32)
         lo, hi = np.searchsorted(synth_wave, [w0 - 6 * sigma, w0 + 6 * sigma])
         prof = np.exp(-0.5 * ((synth_wave[lo:hi] - w0) / (1.5 * sigma)) ** 2).astype(np.float32)
         rest[lo:hi, stars] += prof[:, None] * amp[None, :]

@@ -149,7 +149,7 @@ def _synthesize(labels, setups, rv, snr, seed, artefacts=None, n_jobs=None):
                 em = np.flatnonzero(artefacts["emission"][sl])
                 if em.size:
                     sigma = float(sigma_instrument(model.wave.mean(), model.resolution))
-                    add_emission(rest, model.wave, name, sigma, em, rng)
+                    add_emission(rest, model.wave, name, sigma, em, rng, artefacts["emission_strength"])
             obs = shift(rest, model.wave, SETUPS[name].n_pixels, rv[sl])
             del rest
             if artefacts is not None:
@@ -252,6 +252,7 @@ def make_giraffe_survey(
     rv_error=0.0,
     cosmic_rate=3.0,
     zero_run_probability=0.03,
+    emission_strength=(0.3, 1.5),
     n_jobs=None,
     cache=False,
 ):
@@ -300,6 +301,11 @@ def make_giraffe_survey(
         Mean number of cosmic-ray hits per spectrum and setup.
     zero_run_probability : float, default=0.03
         Chance per spectrum and setup of a run of zero-flux pixels (error = inf).
+    emission_strength : (float, float), default=(0.3, 1.5)
+        Range (uniform) of the peak height, in continuum units, of the emission added to
+        each line of ``edge_kind="emission"`` stars. The default gives cores that rise
+        above the continuum; (0.05, 0.3) only partly fills the absorption cores (a weakly
+        active star, a little nebular emission), which shape-based scores can miss.
     n_jobs : int or None, default=None
         Threads synthesising chunks of 256 stars in parallel (None: 1 unless in a
         `joblib.parallel_config` context; -1: all cores). The output does not depend on it.
@@ -355,6 +361,11 @@ def make_giraffe_survey(
             raise ValueError(f"{name} must be a finite number >= 0, got {v!r}.")
     if not 0.0 <= zero_run_probability <= 1.0:
         raise ValueError(f"zero_run_probability must be in [0, 1], got {zero_run_probability!r}.")
+    if (np.ndim(emission_strength) != 1 or len(emission_strength) != 2
+            or not 0.0 < emission_strength[0] <= emission_strength[1] < np.inf):
+        raise ValueError(
+            f"emission_strength must be a range (low, high) with 0 < low <= high, got {emission_strength!r}."
+        )
     path = None
     if cache is not False and cache is not None:
         if not isinstance(random_state, numbers.Integral):
@@ -367,6 +378,8 @@ def make_giraffe_survey(
             random_state=int(random_state), edge_fraction=edge_fraction, rv_scale=rv_scale,
             rv_error=rv_error, cosmic_rate=cosmic_rate, zero_run_probability=zero_run_probability,
         )
+        if tuple(emission_strength) != (0.3, 1.5):  # the default keeps the caches written before it existed
+            arguments["emission_strength"] = [float(v) for v in emission_strength]
         path = _cache.cache_file(cache, arguments)
         if path.exists():
             return _cache.load(path)
@@ -388,6 +401,7 @@ def make_giraffe_survey(
         "bad_norm": lab["edge_kind"] == "bad_norm",
         "cosmic_rate": cosmic_rate,
         "zero_run_probability": zero_run_probability,
+        "emission_strength": tuple(float(v) for v in emission_strength),
     }
     data = _synthesize({k: lab[k] for k in LABELS}, setups, rv_true, snr_arr, seed, artefacts, n_jobs)
     # A tag from the seed keeps ids unique when surveys drawn with different seeds are

@@ -3,6 +3,7 @@
 Importing this module does not load TensorFlow.
 """
 
+from ._emulator import LINE_REGIONS, SpectrumEmulator
 from ._tsne import SimilarityMap, TSNESimilarityFilter
 
-__all__ = ["SimilarityMap", "TSNESimilarityFilter"]
+__all__ = ["LINE_REGIONS", "SimilarityMap", "SpectrumEmulator", "TSNESimilarityFilter"]

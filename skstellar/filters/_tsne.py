@@ -8,7 +8,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from astropy.table import Table
-from sklearn.base import BaseEstimator, OneToOneFeatureMixin, OutlierMixin, TransformerMixin
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, OutlierMixin, TransformerMixin, clone
 from sklearn.decomposition import PCA
 from sklearn.utils import check_random_state
 
@@ -17,6 +17,7 @@ from ..utils._persist import VersionStampMixin, contiguous_arrays
 from ..utils._sklearn import Interval, StrOptions, _fit_context, check_is_fitted, validate_data
 from . import _scores
 from ._embed import RESERVED, joint_map
+from ._emulator import SpectrumEmulator
 
 __all__ = ["SimilarityMap", "TSNESimilarityFilter"]
 
@@ -202,6 +203,14 @@ class TSNESimilarityFilter(
         of early exaggeration) and ``ints_in_interval=3`` (a coarser FFT grid); they gave
         the same verdicts three times faster (see Notes). The neighbours are found exactly
         unless ``neighbors``, ``metric``, ``metric_params`` or ``knn_kwargs`` is given.
+    label_check : "auto", SpectrumEmulator or None, default="auto"
+        The generative check on the labels: when ``fit`` is given the training labels (as a
+        Pipeline does), a :class:`SpectrumEmulator` ("auto": with its defaults, or a clone
+        of the one given) is fitted to reproduce the training spectra from their labels, and
+        :meth:`check_labels` (called by :func:`skstellar.predict_table` with the
+        regressor's labels and errors) flags spectra the predicted labels do not explain
+        (emission cores, bad normalisation, labels far off). None, or ``fit`` without
+        labels: no check.
     random_state : int, RandomState instance or None, default=None
         Seeds the PCA, the residual folds, the subsample and every map: with an int,
         results are reproducible.
@@ -237,6 +246,8 @@ class TSNESimilarityFilter(
     map_threshold_, residual_threshold_, pca_threshold_ : float
         The thresholds of that map (every joint map recomputes its own; NaN for a score
         that is off).
+    label_check_ : SpectrumEmulator or None
+        The fitted emulator of the label check (None when it is off or ``fit`` had no labels).
     offset_ : float
         ``-1``: ``decision_function = score_samples - offset_``.
     n_features_in_ : int
@@ -311,6 +322,7 @@ class TSNESimilarityFilter(
         "batch_size": [Interval(Integral, 1, None, closed="left"), None],
         "training_subsample": [Interval(Integral, 2, None, closed="left"), None],
         "tsne_params": [dict, None],
+        "label_check": [StrOptions({"auto"}), SpectrumEmulator, None],
         "random_state": ["random_state"],
         "n_jobs": [Integral, None],
     }
@@ -328,6 +340,7 @@ class TSNESimilarityFilter(
         batch_size=None,
         training_subsample=None,
         tsne_params=None,
+        label_check="auto",
         random_state=None,
         n_jobs=-1,
     ):
@@ -341,6 +354,7 @@ class TSNESimilarityFilter(
         self.batch_size = batch_size
         self.training_subsample = training_subsample
         self.tsne_params = tsne_params
+        self.label_check = label_check
         self.random_state = random_state
         self.n_jobs = n_jobs
 
@@ -374,8 +388,9 @@ class TSNESimilarityFilter(
         ----------
         X : array-like of shape (n_training, n_pixels)
             Training spectra (e.g. the output of ``SetupStitcher``).
-        y : None
-            Ignored.
+        y : array-like of shape (n_training,) or (n_training, n_labels), default=None
+            Training labels, for the label check (``label_check``); a Pipeline passes the
+            regressor's. The scores of the spectra themselves do not use them.
 
         Returns
         -------
@@ -469,6 +484,7 @@ class TSNESimilarityFilter(
             "tsne_params": dict(self.tsne_params or {}),
             "seed": seed,
         }
+        self.label_check_ = self._fit_label_check(X_arr, y, seed)
         self._last_map = _LastMap()
         self.offset_ = -1.0
         self.training_map_ = self._similarity_map(X_arr)
@@ -570,6 +586,61 @@ class TSNESimilarityFilter(
         outer = np.flatnonzero(score > 1.0)
         return outer[np.argsort(-score[outer], kind="stable")]
 
+    def check_labels(self, X, labels, *, label_errors=None, wavelength=None):
+        """Do the labels predicted for the spectra X explain them? The generative check.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, n_pixels)
+            The spectra, as the filter sees them.
+        labels : array-like of shape (n, n_labels)
+            Labels predicted for them, in the units of the training labels given to ``fit``.
+            Rows with a NaN label are not judged (``labels_explained`` True, scores NaN).
+        label_errors : array-like of shape (n, n_labels), default=None
+            Their 1-sigma errors (the ensemble's calibrated std): their effect on the
+            emulated spectrum is added to the expected residual, so that a network's honest
+            errors are not mistaken for a spectrum the labels cannot explain.
+        wavelength : array-like of shape (n_pixels,), default=None
+            Rest wavelength of each pixel (a pipeline's ``SetupStitcher.wavelength_``):
+            adds the wavelength of the worst window and the residual per line region.
+
+        Returns
+        -------
+        astropy.table.Table
+            :meth:`SpectrumEmulator.score_spectra` (``residual``, ``local``, ``local_pixel``,
+            with a wavelength ``local_wavelength`` and one column per line region), and
+            ``labels_explained`` (bool).
+
+        Raises
+        ------
+        ValueError
+            If the filter has no label check (``label_check=None`` or fitted without labels),
+            or the labels do not match the training labels in number.
+        """
+        check_is_fitted(self)
+        if self.label_check_ is None:
+            raise ValueError(
+                "check_labels: this TSNESimilarityFilter has no label check; fit it with the training "
+                "labels (fit(X, y), as a Pipeline does) and label_check='auto'."
+            )
+        X_arr = self._check_X(X, reset=False)
+        labels = np.asarray(labels, dtype=np.float64).reshape(len(X_arr), -1)
+        expected = self.label_check_.n_features_in_
+        if labels.shape[1] != expected:
+            raise ValueError(
+                f"check_labels: {labels.shape[1]} labels per spectrum given, but the label check was fitted "
+                f"on {expected} training labels."
+            )
+        if label_errors is not None:
+            label_errors = np.asarray(label_errors, dtype=np.float64).reshape(labels.shape)
+        table = self.label_check_.score_spectra(
+            labels, X_arr, label_errors=label_errors, wavelength=wavelength, n_jobs=self.n_jobs
+        )
+        judged = np.isfinite(labels).all(axis=1)
+        explained = self.label_check_.explains(labels, X_arr, scores=table)
+        table["labels_explained"] = explained | ~judged
+        return table
+
     def transform(self, X):
         """Return X unchanged (validated): the filter flags, it never drops or alters spectra.
 
@@ -586,6 +657,27 @@ class TSNESimilarityFilter(
         return self._check_X(X, reset=False)
 
     # -- internals -----------------------------------------------------------------------
+    def _fit_label_check(self, X, y, seed):
+        if y is None or self.label_check is None:
+            return None
+        labels = np.asarray(y, dtype=np.float64)
+        labels = labels.reshape(len(labels), -1)
+        if len(labels) != len(X):
+            raise ValueError(
+                f"TSNESimilarityFilter: {len(labels)} label rows for {len(X)} training spectra (label_check)."
+            )
+        finite = np.isfinite(labels).all(axis=1)
+        emulator = (
+            SpectrumEmulator(random_state=seed) if self.label_check == "auto" else clone(self.label_check)
+        )
+        if finite.sum() < max(2 * emulator.n_folds, labels.shape[1] + 1):
+            raise ValueError(
+                f"TSNESimilarityFilter: only {int(finite.sum())} of {len(labels)} training spectra have finite "
+                "labels; too few for the label check. Give labels or set label_check=None."
+            )
+        # Training stars without a label (NaN) teach the emulator nothing.
+        return emulator.fit(labels[finite], X[finite])
+
     def _check_X(self, X, reset):
         X_arr = validate_data(
             self,

@@ -41,7 +41,7 @@ class StarFlag(enum.IntFlag):
     """The conditions a star can meet on its way through the chain, one bit each.
 
     Bits 0-3 are informational (the star was repaired and its labels stand), bits 4-11
-    mean its labels cannot be predicted (they are NaN), bit 12 that they are not to be
+    mean its labels cannot be predicted (they are NaN), bits 12-13 that they are not to be
     trusted (``training_like`` is False).
     """
 
@@ -58,6 +58,7 @@ class StarFlag(enum.IntFlag):
     FILE_UNREADABLE = 1 << 10  #: a file of the star could not be read (command line)
     SETUP_MISSING = 1 << 11  #: no file for one of the star's setups (reader, command line)
     NOT_TRAINING_LIKE = 1 << 12  #: the similarity filter judged the spectrum training-unlike
+    LABELS_UNEXPLAINED = 1 << 13  #: the predicted labels do not reproduce the spectrum (label check)
 
 
 #: What each bit means, as the ``status`` column spells it.
@@ -72,6 +73,7 @@ _TEXT = {  # most serious first: the status reads from the reason labels are mis
     StarFlag.PREDICTION_NONFINITE: "non-finite prediction",
     StarFlag.PADDED_MANY: "padded over the allowed fraction",
     StarFlag.NOT_TRAINING_LIKE: "unlike the training set",
+    StarFlag.LABELS_UNEXPLAINED: "labels do not explain the spectrum",
     StarFlag.PADDED: "padded with continuum",
     StarFlag.NONFINITE: "NaN/inf flux repaired",
     StarFlag.CLEANED: "pixels cleaned",
@@ -89,7 +91,7 @@ UNPREDICTABLE = (
     | StarFlag.SETUP_MISSING
 )
 #: Bits after which a star is not training-like.
-UNTRUSTED = UNPREDICTABLE | StarFlag.PADDED_MANY | StarFlag.NOT_TRAINING_LIKE
+UNTRUSTED = UNPREDICTABLE | StarFlag.PADDED_MANY | StarFlag.NOT_TRAINING_LIKE | StarFlag.LABELS_UNEXPLAINED
 
 
 
