@@ -14,8 +14,10 @@ default 0.3-1.5. It prints, per kind, the fraction flagged by the similarity fil
 """
 
 import argparse
+import os
 import time
 
+import joblib
 import numpy as np
 from astropy.table import Table
 
@@ -28,6 +30,19 @@ LABELS = ("teff", "logg", "feh", "mgfe", "alfe")
 STRENGTHS = {"weak": (0.05, 0.15), "moderate": (0.15, 0.3), "strong": (0.3, 1.5)}
 
 
+def fit_chain(spectra, y, args):
+    from sklearn.pipeline import make_pipeline
+
+    from skstellar.models import CNNLabelRegressor
+
+    return make_pipeline(
+        giraffe_preprocessor(),
+        TSNESimilarityFilter(random_state=0),
+        CNNLabelRegressor(n_models=args.n_models, n_keep=args.n_keep, max_epochs=args.max_epochs,
+                          label_names=list(LABELS), random_state=0),
+    ).fit(spectra[: args.n_train], y[: args.n_train])
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-train", type=int, default=3000)
@@ -37,25 +52,23 @@ def main():
     parser.add_argument("--n-keep", type=int, default=2)
     parser.add_argument("--max-epochs", type=int, default=300)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--model", help="a joblib file: load the fitted chain from it if it exists, else save it there")
     args = parser.parse_args()
     if args.quick:
         args.n_train, args.n_disk, args.n_edge, args.n_models, args.n_keep, args.max_epochs = 600, 200, 140, 2, 2, 5
-
-    from sklearn.pipeline import make_pipeline
-
-    from skstellar.models import CNNLabelRegressor
 
     spectra, truth = make_giraffe_survey(args.n_train + args.n_disk, population="disk", snr=(30, 150),
                                          random_state=31, cache=True)
     y = np.column_stack([np.asarray(truth[k], float) for k in LABELS])
     t0 = time.perf_counter()
-    pipe = make_pipeline(
-        giraffe_preprocessor(),
-        TSNESimilarityFilter(random_state=0),
-        CNNLabelRegressor(n_models=args.n_models, n_keep=args.n_keep, max_epochs=args.max_epochs,
-                          label_names=list(LABELS), random_state=0),
-    ).fit(spectra[: args.n_train], y[: args.n_train])
-    print(f"trained on {args.n_train} disk stars (S/N 30-150): {time.perf_counter() - t0:.0f} s")
+    if args.model and os.path.exists(args.model):
+        pipe = joblib.load(args.model)
+        print(f"loaded the fitted chain from {args.model}")
+    else:
+        pipe = fit_chain(spectra, y, args)
+        print(f"trained on {args.n_train} disk stars (S/N 30-150): {time.perf_counter() - t0:.0f} s")
+        if args.model:
+            joblib.dump(pipe, args.model)
 
     sets = {"disk (in box)": (spectra[args.n_train:], truth[args.n_train:])}
     for name, strength in STRENGTHS.items():

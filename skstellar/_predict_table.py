@@ -173,8 +173,10 @@ def predict_table(pipeline, X):
     explained = np.ones(n, dtype=bool)
     for name, step, filtered, axis in checks:
         prefix = f"{name}_" if len(verdicts) > 1 else ""
-        # A dead star's placeholder has NaN labels: not judged.
-        check = step.check_labels(filtered, pred, label_errors=std, wavelength=axis)
+        # A dead star's placeholder has NaN labels: not judged. The check refines the labels itself
+        # (SpectrumEmulator.refine), so the ensemble's std is not passed: an unusual star's wide std
+        # would excuse exactly the residual the check is there to see.
+        check = step.check_labels(filtered, pred, wavelength=axis)
         for column in check.colnames:
             if column != "labels_explained":
                 table[f"{prefix}explain_{column}"] = check[column]

@@ -53,6 +53,10 @@ def test_demo_writes_every_file_with_a_row_per_test_star(demo_run):
             assert np.isfinite(np.asarray(table[col], float)).all(), col
             assert f"e_{col}" in table.colnames and f"true_{col.removesuffix('_hr15n')}" in table.colnames
         assert table["training_like"].dtype == bool and table["training_like_hr15n"].dtype == bool
+        # the label check's residuals per line, where the chain covers the line
+        assert np.isfinite(np.asarray(table["explain_ca_triplet"], float)).all()
+        assert np.isnan(np.asarray(table["explain_ca_triplet_hr15n"], float)).all()
+        assert np.isfinite(np.asarray(table["explain_halpha_hr15n"], float)).all()
         assert 3500 < np.median(table["teff"]) < 7500  # physical units
     Table.read(out / "li_rich_candidates.ecsv")  # present and readable (may hold no row at this size)
     for name in ("chain_a.joblib", "chain_b.joblib"):
@@ -78,8 +82,10 @@ def test_report_embeds_every_figure_and_table(demo_run):
     for src in page.images:  # embedded, not linked: the page opens with no other file
         assert src.startswith("data:image/png;base64,")
         assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
-    # accuracy, flag fractions, two line-attribution tables, the Li-rich candidates
-    assert page.tables == 5
+    # accuracy, flag fractions, the label check per kind, two line-attribution tables, the Li-rich candidates
+    assert page.tables == 6
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "Ca II triplet" in html and "by the label check" in html
 
 
 def test_demo_prints_the_summary_without_tensorflow_chatter(demo_run):

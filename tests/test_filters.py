@@ -385,7 +385,7 @@ def test_predict_table_keeps_every_spectrum_in_order(survey, test_set):
     np.testing.assert_array_equal(table["teff"], y[:, 0])
     np.testing.assert_array_equal(table["e_feh"], std[:, 1])
     # the filter fitted with labels adds the label check: training-like needs both verdicts
-    check = pipe[0].check_labels(X, y, label_errors=std)
+    check = pipe[0].check_labels(X, y)
     np.testing.assert_array_equal(table["labels_explained"], check["labels_explained"])
     np.testing.assert_array_equal(table["training_like"], (pipe[0].predict(X) == 1) & check["labels_explained"])
     assert table["training_like"][kind == "hot"].mean() <= 0.2

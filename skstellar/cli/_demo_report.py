@@ -57,9 +57,9 @@ def write_report(out, results, truth_train, predictions, sets_test, science, sal
     report.table(_label_check_rows(predictions), ["chain", "stars", "kind", "flagged", "by the label check",
                                                   "worst residual at", "Ca II triplet", "H alpha", "Mg I", "Al I"],
                  caption="Why: per kind of test star, the fraction flagged (filter or label check), the fraction "
-                 "whose predicted labels do not explain the spectrum, the median wavelength [A] of the worst "
-                 "residual and the median residual per line region (about 1 when explained; '-' where the "
-                 "chain does not cover the region)")
+                 "whose predicted labels do not explain the spectrum, where their worst residual most often "
+                 "lies [A], and the median residual per line region (about 1 or less when explained; '-' "
+                 "where the chain does not cover the region)")
 
     for chain, result in results.items():
         name = "A (HR10 + HR21)" if chain == "A" else "B (HR15N)"
@@ -148,9 +148,13 @@ def _label_check_rows(predictions):
             unexplained = ~np.asarray(predictions["labels_explained" + suffix], bool)[mask]
 
             medians = [_median(predictions[column + suffix], mask) for column in (
-                "explain_local_wavelength", "explain_ca_triplet", "explain_halpha", "explain_mg", "explain_al")]
+                "explain_ca_triplet", "explain_halpha", "explain_mg", "explain_al")]
+            worst = np.rint(np.asarray(predictions["explain_local_wavelength" + suffix], float)[mask][
+                unexplained]).astype(int)
+            values, counts = np.unique(worst, return_counts=True)
             rows.append((chain, int(mask.sum()), kind, f"{100 * flagged.mean():.0f} %",
-                         f"{100 * unexplained.mean():.0f} %", *medians))
+                         f"{100 * unexplained.mean():.0f} %", str(values[np.argmax(counts)]) if worst.size else "-",
+                         *medians))
     return rows
 
 
