@@ -114,8 +114,9 @@ class SpectrumEmulator(VersionStampMixin, MultiOutputMixin, RegressorMixin, Base
 
     Notes
     -----
-    The residual of spectrum i at pixel p is ``z = (f - g(labels)) / sqrt(noise_i**2 +
-    s_p(labels)**2 + sum_k (dg/dlabel_k * e_k)**2)``: the noise is measured on the spectrum
+    The labels are first moved ``refine`` Gauss-Newton steps towards the best fit. The residual
+    of spectrum i at pixel p is then ``z = (f - g(labels)) / sqrt(noise_i**2 + s_p(labels)**2 +
+    sum_k (dg/dlabel_k * e_k)**2)``: the noise is measured on the spectrum
     (DER_SNR, Stoehr et al. 2008, the lower of its values on the flux and on the residual, as
     in the filter); ``s_p(labels)**2`` is the emulator's misfit variance, itself a polynomial
     of the labels fitted to the out-of-fold residuals beyond the noise (at least the pixel's
@@ -124,9 +125,10 @@ class SpectrumEmulator(VersionStampMixin, MultiOutputMixin, RegressorMixin, Base
     runs of three or more equal values (holes the cleaner filled with one value) count as
     explained. ``residual`` is the RMS of z over the pixels, ``local`` the largest |z| that
     ``window`` consecutive pixels all reach; both are about 1-2 for a spectrum drawn like the
-    training set with labels near its true ones. The thresholds, from out-of-fold training
-    scores, make no allowance for label errors: without ``label_errors`` a network's honest
-    errors (25 K, 0.07 dex) flag about 6 % of alike stars, with them 0.2 %.
+    training set with labels near its true ones. The thresholds come from out-of-fold training
+    scores at the true labels. With ``refine=0`` a network's honest errors (25 K, 0.07 dex) would
+    flag about 6 % of alike stars; refined, or with ``label_errors``, 0.2 %. Refining is the
+    default because an unusual star's wide ensemble std would excuse its residual.
 
     Examples
     --------
@@ -334,14 +336,16 @@ class SpectrumEmulator(VersionStampMixin, MultiOutputMixin, RegressorMixin, Base
         def one(c):
             rows = slice(starts[c], starts[c] + _ROWS)
             lab = np.where(finite[rows, None], labels[rows], 0.0)
+            noise = None
             if self.refine:
-                lab = self._gauss_newton(flux[rows], lab, self.refine)
+                lab, noise = self._gauss_newton(flux[rows], lab, self.refine)
             design = self._design(lab)
             residual = flux[rows] - _product(design, self.coefficients_)
             variance = self._variance(design)
             if label_errors is not None:
                 variance = variance + self._propagated(lab, np.where(finite[rows, None], label_errors[rows], 0.0))
-            noise = self._noise(flux[rows], residual)
+            if noise is None:
+                noise = self._noise(flux[rows], residual)
             parts[c] = self._scores(flux[rows], residual, noise, variance, wavelength, regions, half_width)
 
         # One BLAS thread per chunk of fixed rows, the chunks on n_jobs threads: a multi-threaded
@@ -394,7 +398,7 @@ class SpectrumEmulator(VersionStampMixin, MultiOutputMixin, RegressorMixin, Base
         def one(c):
             rows = np.arange(starts[c], min(starts[c] + _ROWS, len(labels)))
             rows = rows[finite[rows]]
-            labels[rows] = self._gauss_newton(flux[rows], labels[rows], n_iter)
+            labels[rows] = self._gauss_newton(flux[rows], labels[rows], n_iter)[0]
 
         with threadpool_limits(1):
             for_each_chunk(one, range(len(starts)), resolve_n_jobs(n_jobs))
@@ -456,9 +460,10 @@ class SpectrumEmulator(VersionStampMixin, MultiOutputMixin, RegressorMixin, Base
         floor = self._noise_floor
         return np.minimum(_scores.noise_level(flux, floor), _scores.noise_level(residual, floor))
 
-    def _gauss_newton(self, flux, labels, n_iter):
-        """``n_iter`` Gauss-Newton steps of the labels (finite rows only) towards the best fit of flux."""
-        noise = None  # measured once, at the starting labels: DER_SNR is the costly part
+    def _gauss_newton(self, flux, labels, n_iter, noise=None):
+        """``n_iter`` Gauss-Newton steps of the labels towards the best fit of flux; and the noise.
+
+        The noise is measured once, at the starting labels (DER_SNR is the costly part), unless given."""
         for _ in range(n_iter):
             design = self._design(labels)
             residual = flux - _product(design, self.coefficients_)
@@ -476,7 +481,7 @@ class SpectrumEmulator(VersionStampMixin, MultiOutputMixin, RegressorMixin, Base
             # Far outside the training labels the polynomial means nothing: no step goes beyond.
             labels = np.clip(labels, self._scaler.mean_ - 10 * self._scaler.scale_,
                              self._scaler.mean_ + 10 * self._scaler.scale_)
-        return labels
+        return labels, noise
 
     def _design_derivatives(self, labels):
         """d design / d label_k for every label k, ``(n, n_terms)`` each: exact, ``p u^(p-1)``
