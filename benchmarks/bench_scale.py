@@ -138,8 +138,12 @@ def main():
     pipe.named_steps["similarity"].embed(X)
     stages["similarity filter (joint t-SNE map)"] = time.perf_counter() - t
     t = time.perf_counter()
-    pipe.named_steps["cnn"].predict(X, return_std=True)
+    labels, _ = pipe.named_steps["cnn"].predict(X, return_std=True)
     stages[f"CNN ensemble ({args.members} members)"] = time.perf_counter() - t
+    if pipe.named_steps["similarity"].label_check_ is not None:
+        t = time.perf_counter()
+        pipe.named_steps["similarity"].check_labels(X, labels, wavelength=pipe.named_steps["stitch"].wavelength_)
+        stages["label check (emulator, 2 refining steps)"] = time.perf_counter() - t
     print(f"per stage, on {block} stars:")
     for name, sec in stages.items():
         print(f"  {name:42s} {block / sec:10.0f} stars/s  ({sec:.2f} s)")

@@ -140,7 +140,7 @@ class SpectrumEmulator(VersionStampMixin, MultiOutputMixin, RegressorMixin, Base
     >>> depth = 0.3 + 0.1 * labels[:, :1] + 0.05 * labels[:, 1:] ** 2
     >>> flux = 1 - depth * np.exp(-0.5 * ((wave - 0.5) / 0.02) ** 2) + 0.01 * rng.normal(size=(300, 200))
     >>> emulator = SpectrumEmulator(random_state=0).fit(labels, flux)
-    >>> emission = flux[:3] + 0.1 * np.exp(-0.5 * ((wave - 0.5) / 0.01) ** 2)
+    >>> emission = flux[:3] + 0.15 * np.exp(-0.5 * ((wave - 0.5) / 0.005) ** 2)  # a core filled in
     >>> emulator.explains(labels[:3], flux[:3]).tolist(), emulator.explains(labels[:3], emission).tolist()
     ([True, True, True], [False, False, False])
     """
