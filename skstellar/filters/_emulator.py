@@ -123,7 +123,7 @@ class SpectrumEmulator(VersionStampMixin, MultiOutputMixin, RegressorMixin, Base
     mean ``scatter_**2``): the quadratic model misses saturated cores of some stars more than
     others; the last term propagates the labels' errors ``e_k`` when they are given. Pixels in
     runs of three or more equal values (holes the cleaner filled with one value) count as
-    explained. ``residual`` is the RMS of z over the pixels, ``local`` the largest |z| that
+    explained. ``residual`` is the RMS of z over the pixels, ``local`` the largest ``abs(z)`` that
     ``window`` consecutive pixels all reach; both are about 1-2 for a spectrum drawn like the
     training set with labels near its true ones. The thresholds come from out-of-fold training
     scores at the true labels. With ``refine=0`` a network's honest errors (25 K, 0.07 dex) would
@@ -303,7 +303,7 @@ class SpectrumEmulator(VersionStampMixin, MultiOutputMixin, RegressorMixin, Base
         -------
         astropy.table.Table
             One row per spectrum: ``residual`` (RMS over all pixels), ``local`` (RMS over
-            the worst run of ``window`` pixels: the largest |z| they all reach), ``local_pixel``
+            the worst run of ``window`` pixels: the largest ``abs(z)`` they all reach), ``local_pixel``
             (the centre of that run; -1 for NaN rows),
             with a wavelength ``local_wavelength`` and ``<region>`` (RMS over the region's
             pixels, NaN where the grid does not cover it).
