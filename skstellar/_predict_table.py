@@ -73,8 +73,8 @@ def predict_table(pipeline, X):
           emulate, in units of the expected residual: about 1), ``explain_local`` (the same
           over the worst run of 4 pixels), ``explain_local_pixel``, and after a
           ``SetupStitcher`` ``explain_local_wavelength`` and the residual per line region:
-          ``explain_ca_triplet``, ``explain_halpha``, ``explain_he_6678``, ``explain_mg``,
-          ``explain_al`` (NaN where the grid does not cover the region); ``labels_explained``
+          ``explain_ca_triplet``, ``explain_halpha``, ``explain_he_6678``, ``explain_li``,
+          ``explain_mg``, ``explain_al`` (NaN where the grid does not cover the region); ``labels_explained``
           (bool). A star whose labels do not explain its spectrum is not training-like
           (``LABELS_UNEXPLAINED``);
         - ``flags``: the per-star status bits the steps recorded (see

@@ -57,6 +57,7 @@ def test_demo_writes_every_file_with_a_row_per_test_star(demo_run):
         assert np.isfinite(np.asarray(table["explain_ca_triplet"], float)).all()
         assert np.isnan(np.asarray(table["explain_ca_triplet_hr15n"], float)).all()
         assert np.isfinite(np.asarray(table["explain_halpha_hr15n"], float)).all()
+        assert np.isfinite(np.asarray(table["explain_li_hr15n"], float)).all()
         assert 3500 < np.median(table["teff"]) < 7500  # physical units
     Table.read(out / "li_rich_candidates.ecsv")  # present and readable (may hold no row at this size)
     for name in ("chain_a.joblib", "chain_b.joblib"):

@@ -54,8 +54,9 @@ def write_report(out, results, truth_train, predictions, sets_test, science, sal
             flagged = ~np.asarray(predictions[col], bool)[mask]
             rows.append((name, chain, int(mask.sum()), f"{100 * flagged.mean():.1f} %" if mask.any() else "-"))
     report.table(rows, ["set", "chain", "stars", "flagged unlike the training set"])
-    report.table(_label_check_rows(predictions), ["chain", "stars", "kind", "flagged", "by the label check",
-                                                  "worst residual at", "Ca II triplet", "H alpha", "Mg I", "Al I"],
+    report.table(_label_check_rows(predictions),
+                 ["chain", "stars", "kind", "flagged", "by the label check", "worst residual at", "Ca II triplet",
+                  "H alpha", "Li I", "Mg I", "Al I"],
                  caption="Why: per kind of test star, the fraction flagged (filter or label check), the fraction "
                  "whose predicted labels do not explain the spectrum, where their worst residual most often "
                  "lies [A], and the median residual per line region (about 1 or less when explained; '-' "
@@ -148,7 +149,7 @@ def _label_check_rows(predictions):
             unexplained = ~np.asarray(predictions["labels_explained" + suffix], bool)[mask]
 
             medians = [_median(predictions[column + suffix], mask) for column in (
-                "explain_ca_triplet", "explain_halpha", "explain_mg", "explain_al")]
+                "explain_ca_triplet", "explain_halpha", "explain_li", "explain_mg", "explain_al")]
             worst = np.rint(np.asarray(predictions["explain_local_wavelength" + suffix], float)[mask][
                 unexplained]).astype(int)
             values, counts = np.unique(worst, return_counts=True)

@@ -256,7 +256,7 @@ def run(args):
 
 # The label check's residuals copied into predictions.fits (the line regions a GIRAFFE setup covers).
 LABEL_CHECK_COLUMNS = ("explain_residual", "explain_local", "explain_local_wavelength", "explain_ca_triplet",
-                       "explain_halpha", "explain_he_6678", "explain_mg", "explain_al")
+                       "explain_halpha", "explain_he_6678", "explain_li", "explain_mg", "explain_al")
 
 
 def _stack_truth(*tables):

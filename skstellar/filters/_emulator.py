@@ -36,6 +36,7 @@ LINE_REGIONS = {
     "ca_triplet": (8498.02, 8542.09, 8662.14),
     "halpha": (6562.80,),
     "he_6678": (6678.15,),
+    "li": (6707.76,),
     "mg": (5528.41, 8717.81, 8736.02, 8806.75),
     "al": (5557.06, 8772.87, 8773.90),
 }
@@ -292,7 +293,7 @@ class SpectrumEmulator(VersionStampMixin, MultiOutputMixin, RegressorMixin, Base
             the expected residual, so a network's honest errors are not held against it.
         regions : dict of str to sequence of float, default=None
             Line centres (in the unit of ``wavelength``) per region name; None:
-            :data:`LINE_REGIONS` (Ca II triplet, H alpha, He I 6678, Mg I, Al I lines).
+            :data:`LINE_REGIONS` (Ca II triplet, H alpha, He I 6678, Li I 6708, Mg I, Al I lines).
         half_width : float, default=1.0
             Half-width of each line region (1 A: the core and near wings at GIRAFFE resolution).
         n_jobs : int or None, default=None
