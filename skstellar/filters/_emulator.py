@@ -15,7 +15,7 @@ from __future__ import annotations
 from numbers import Integral, Real
 
 import numpy as np
-from astropy.table import Table
+from astropy.table import Table, vstack
 from scipy.ndimage import minimum_filter1d
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
 from sklearn.model_selection import KFold
@@ -211,11 +211,7 @@ class SpectrumEmulator(VersionStampMixin, MultiOutputMixin, RegressorMixin, Base
         cross = np.stack([design[folds == k].T @ flux[folds == k] for k in range(self.n_folds)])
         penalty = self.alpha * np.eye(design.shape[1])
         penalty[0, 0] = 0.0
-        self.coefficients_ = self._solve(gram.sum(axis=0), cross.sum(axis=0), penalty, n)
-        fold_coefficients = [
-            self._solve(gram.sum(axis=0) - gram[k], cross.sum(axis=0) - cross[k], penalty, n - np.sum(folds == k))
-            for k in range(self.n_folds)
-        ]
+        self.coefficients_, fold_coefficients = _fold_solutions(gram, cross, penalty, folds)
         rms_flux = float(np.sqrt(np.mean(flux**2)))
         self._noise_floor = max(rms_flux * _NOISE_FLOOR, np.finfo(np.float64).tiny)
         # One fold at a time (the fold's residual, its square and its variance), so memory is the
@@ -238,17 +234,12 @@ class SpectrumEmulator(VersionStampMixin, MultiOutputMixin, RegressorMixin, Base
             cross[k] = design[rows].T @ excess
             total += excess.sum(axis=0)
         self.scatter_ = np.sqrt(np.maximum(total / n, 0.0))
-        self.scatter_coefficients_ = self._solve(gram.sum(axis=0), cross.sum(axis=0), penalty, n)
-        parts = [None] * self.n_folds
-        for k in range(self.n_folds):
-            rows = np.flatnonzero(folds == k)
-            coefficients = self._solve(gram.sum(axis=0) - gram[k], cross.sum(axis=0) - cross[k], penalty, n - rows.size)
+        self.scatter_coefficients_, fold_scatter = _fold_solutions(gram, cross, penalty, folds)
+        parts, rows_of = [], [np.flatnonzero(folds == k) for k in range(self.n_folds)]
+        for rows, coefficients in zip(rows_of, fold_scatter):
             variance = np.maximum(design[rows] @ coefficients, self.scatter_**2)
-            parts[k] = (rows, self._scores(flux[rows], residual[rows], noise[rows], variance, None))
-        order = np.argsort(np.concatenate([rows for rows, _ in parts]), kind="stable")
-        self.training_scores_ = Table(
-            {name: np.concatenate([np.asarray(t[name]) for _, t in parts])[order] for name in parts[0][1].colnames}
-        )
+            parts.append(self._scores(flux[rows], residual[rows], noise[rows], variance, None))
+        self.training_scores_ = vstack(parts)[np.argsort(np.concatenate(rows_of), kind="stable")]
         self.thresholds_ = _scores.calibrate(
             {name: np.asarray(self.training_scores_[name]) for name in ("residual", "local")},
             {"residual": None, "local": None},
@@ -331,11 +322,9 @@ class SpectrumEmulator(VersionStampMixin, MultiOutputMixin, RegressorMixin, Base
                     f"score_spectra: label_errors of shape {label_errors.shape} do not match labels {labels.shape}."
                 )
             finite &= np.isfinite(label_errors).all(axis=1)
-        starts = range(0, len(labels), _ROWS)
-        parts = [None] * len(starts)
+        parts = {}
 
-        def one(c):
-            rows = slice(starts[c], starts[c] + _ROWS)
+        def one(rows):
             lab = np.where(finite[rows, None], labels[rows], 0.0)
             noise = None
             if self.refine:
@@ -347,13 +336,10 @@ class SpectrumEmulator(VersionStampMixin, MultiOutputMixin, RegressorMixin, Base
                 variance = variance + self._propagated(lab, np.where(finite[rows, None], label_errors[rows], 0.0))
             if noise is None:
                 noise = self._noise(flux[rows], residual)
-            parts[c] = self._scores(flux[rows], residual, noise, variance, wavelength, regions, half_width)
+            parts[rows.start] = self._scores(flux[rows], residual, noise, variance, wavelength, regions, half_width)
 
-        # One BLAS thread per chunk of fixed rows, the chunks on n_jobs threads: a multi-threaded
-        # gemm rounds with its thread count, and a verdict must not depend on the machine.
-        with threadpool_limits(1):
-            for_each_chunk(one, range(len(starts)), resolve_n_jobs(n_jobs))
-        table = Table({name: np.concatenate([np.asarray(t[name]) for t in parts]) for name in parts[0].colnames})
+        _for_each_block(len(labels), one, n_jobs)
+        table = vstack([parts[start] for start in sorted(parts)])
         for name in table.colnames:
             column = np.asarray(table[name])
             if column.dtype.kind == "f":
@@ -394,15 +380,11 @@ class SpectrumEmulator(VersionStampMixin, MultiOutputMixin, RegressorMixin, Base
                 f"{self.n_pixels_} pixels the SpectrumEmulator was fitted on."
             )
         finite = np.isfinite(labels).all(axis=1)
-        starts = range(0, len(labels), _ROWS)
-
-        def one(c):
-            rows = np.arange(starts[c], min(starts[c] + _ROWS, len(labels)))
-            rows = rows[finite[rows]]
+        def one(block):
+            rows = np.arange(block.start, block.stop)[finite[block]]
             labels[rows] = self._gauss_newton(flux[rows], labels[rows], n_iter)[0]
 
-        with threadpool_limits(1):
-            for_each_chunk(one, range(len(starts)), resolve_n_jobs(n_jobs))
+        _for_each_block(len(labels), one, n_jobs)
         return labels
 
     def explains(self, labels, flux, *, scores=None):
@@ -420,23 +402,6 @@ class SpectrumEmulator(VersionStampMixin, MultiOutputMixin, RegressorMixin, Base
         ndarray of shape (n_spectra,), bool
             False also for rows with non-finite labels (nothing to explain them with).
         """
-        return self.verdict_score(labels, flux, scores=scores) <= 1.0
-
-    def verdict_score(self, labels, flux, *, scores=None):
-        """The larger ratio of ``residual`` and ``local`` to their thresholds: above 1, not explained.
-
-        Parameters
-        ----------
-        labels : array-like of shape (n_spectra, n_labels)
-        flux : array-like of shape (n_spectra, n_pixels)
-        scores : astropy.table.Table, default=None
-            :meth:`score_spectra` of the same spectra, if already computed.
-
-        Returns
-        -------
-        ndarray of shape (n_spectra,)
-            ``inf`` for rows with non-finite labels.
-        """
         check_is_fitted(self)
         if scores is None:
             scores = self.score_spectra(labels, flux)
@@ -447,15 +412,11 @@ class SpectrumEmulator(VersionStampMixin, MultiOutputMixin, RegressorMixin, Base
             ],
             axis=0,
         )
-        return np.where(np.isnan(ratio), np.inf, ratio)
+        return ratio <= 1.0  # NaN (no labels) compares False
 
     # -- internals -----------------------------------------------------------------------
     def _design(self, labels):
         return self._poly.transform(self._scaler.transform(labels))
-
-    @staticmethod
-    def _solve(gram, cross, penalty, n):
-        return np.linalg.solve(gram + n * penalty, cross)
 
     def _noise(self, flux, residual):
         floor = self._noise_floor
@@ -549,6 +510,26 @@ def _filled_runs(flux, length=3):
     for k in range(length):
         filled[:, k : k + p - length + 1] |= start
     return filled
+
+
+def _fold_solutions(gram, cross, penalty, folds):
+    """Ridge solutions on all rows and without each fold, from per-fold sums ``gram[k] = Q_k^T Q_k``
+    and ``cross[k] = Q_k^T Y_k`` (the penalty scales with the rows used)."""
+    counts = np.bincount(folds, minlength=len(gram))
+    full = np.linalg.solve(gram.sum(axis=0) + len(folds) * penalty, cross.sum(axis=0))
+    without = [
+        np.linalg.solve(gram.sum(axis=0) - gram[k] + (len(folds) - counts[k]) * penalty, cross.sum(axis=0) - cross[k])
+        for k in range(len(gram))
+    ]
+    return full, without
+
+
+def _for_each_block(n, func, n_jobs):
+    """``func(rows)`` for consecutive slices of ``_ROWS`` rows, on ``n_jobs`` threads of one BLAS thread
+    each: a multi-threaded gemm rounds with its thread count, and a verdict must not depend on the machine."""
+    with threadpool_limits(1):
+        for_each_chunk(func, [slice(start, min(start + _ROWS, n)) for start in range(0, n, _ROWS)],
+                       resolve_n_jobs(n_jobs))
 
 
 def _product(a, b):
