@@ -208,7 +208,7 @@ class TSNESimilarityFilter(
         Pipeline does), a :class:`SpectrumEmulator` ("auto": with its defaults, or a clone
         of the one given) is fitted to reproduce the training spectra from their labels, and
         :meth:`check_labels` (called by :func:`skstellar.predict_table` with the
-        regressor's labels and errors) flags spectra the predicted labels do not explain
+        regressor's labels) flags spectra the predicted labels do not explain
         (emission cores, bad normalisation, labels far off). None, or ``fit`` without
         labels: no check.
     random_state : int, RandomState instance or None, default=None
@@ -597,9 +597,9 @@ class TSNESimilarityFilter(
             Labels predicted for them, in the units of the training labels given to ``fit``.
             Rows with a NaN label are not judged (``labels_explained`` True, scores NaN).
         label_errors : array-like of shape (n, n_labels), default=None
-            Their 1-sigma errors (the ensemble's calibrated std): their effect on the
-            emulated spectrum is added to the expected residual, so that a network's honest
-            errors are not mistaken for a spectrum the labels cannot explain.
+            Their 1-sigma errors: their effect on the emulated spectrum is added to the
+            expected residual. Useful with ``SpectrumEmulator(refine=0)``; by default the
+            emulator refines the labels instead (an unusual star's wide error would excuse it).
         wavelength : array-like of shape (n_pixels,), default=None
             Rest wavelength of each pixel (a pipeline's ``SetupStitcher.wavelength_``):
             adds the wavelength of the worst window and the residual per line region.
