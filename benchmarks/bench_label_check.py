@@ -53,6 +53,8 @@ def main():
     parser.add_argument("--max-epochs", type=int, default=300)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--model", help="a joblib file: load the fitted chain from it if it exists, else save it there")
+    parser.add_argument("--refit-check", action="store_true",
+                        help="refit the loaded chain's label check (after a change to the emulator; the network stays)")
     args = parser.parse_args()
     if args.quick:
         args.n_train, args.n_disk, args.n_edge, args.n_models, args.n_keep, args.max_epochs = 600, 200, 140, 2, 2, 5
@@ -64,6 +66,10 @@ def main():
     if args.model and os.path.exists(args.model):
         pipe = joblib.load(args.model)
         print(f"loaded the fitted chain from {args.model}")
+        if args.refit_check:
+            check = pipe[1].label_check_
+            check.fit(y[: args.n_train], pipe[0].transform(spectra[: args.n_train]))
+            print(f"refitted the label check: {time.perf_counter() - t0:.0f} s")
     else:
         pipe = fit_chain(spectra, y, args)
         print(f"trained on {args.n_train} disk stars (S/N 30-150): {time.perf_counter() - t0:.0f} s")

@@ -11,6 +11,7 @@ while predicting (sampled every 0.1 s) and the store's size on disk.
     python benchmarks/bench_scale.py                       # 10**6 stars (a store of ~130 GB)
     python benchmarks/bench_scale.py --n-stars 10000       # CI-sized
     python benchmarks/bench_scale.py --n-stars 10000 --no-dask
+    python benchmarks/bench_scale.py --stream --no-dask    # 10**6 generated chunk by chunk, no store
 
 Figures: docs/scale.rst.
 """
@@ -84,6 +85,22 @@ def make_store(path, n_stars, chunk, seed):
     return time.perf_counter() - t
 
 
+class MockChunks:
+    """The mock survey as an iterable of SpectralSets, generated chunk by chunk as predict_survey
+    asks for them (no store: 10**6 stars with errors are 126 GB), timing its own generation."""
+
+    def __init__(self, n_stars, chunk, seed):
+        self.n_stars, self.chunk, self.seed, self.seconds = n_stars, chunk, seed, 0.0
+
+    def __iter__(self):
+        for k, lo in enumerate(range(0, self.n_stars, self.chunk)):
+            t = time.perf_counter()
+            spectra, _ = make_giraffe_survey(min(self.chunk, self.n_stars - lo), population="mixed", snr=(10, 150),
+                                             random_state=self.seed + 1 + k, n_jobs=-1)
+            self.seconds += time.perf_counter() - t
+            yield spectra
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n-stars", type=int, default=1_000_000)
@@ -93,16 +110,23 @@ def main():
     parser.add_argument("--chunk-size", type=int, default=None, help="stars per chunk (a multiple of --batch-size)")
     parser.add_argument("--cache", default=os.environ.get("SKSTELLAR_CACHE", str(Path.home() / ".cache" / "skstellar")))
     parser.add_argument("--no-dask", action="store_true", help="skip the LocalCluster run")
+    parser.add_argument("--stream", action="store_true",
+                        help="generate the mock chunk by chunk while predicting (no store; one process only)")
     args = parser.parse_args()
 
-    cache = Path(args.cache)
-    cache.mkdir(parents=True, exist_ok=True)
-    path = cache / f"bench_scale_{args.n_stars}.h5"
-    seconds = make_store(path, args.n_stars, 2000, seed=1000)
-    store = open_store(path)
-    size = store.nbytes_on_disk
-    print(f"store {path}: {len(store)} stars, {size / 1e9:.2f} GB on disk ({size / len(store) / 1e3:.0f} kB/star)"
-          + (f", generated in {seconds:.0f} s" if seconds else ", from the cache"))
+    if args.stream:
+        path = MockChunks(args.n_stars, args.chunk_size or args.batch_size, seed=1000)
+        args.no_dask = True
+        print(f"streamed: {args.n_stars} mock stars generated in chunks of {path.chunk} while predicting")
+    else:
+        cache = Path(args.cache)
+        cache.mkdir(parents=True, exist_ok=True)
+        path = cache / f"bench_scale_{args.n_stars}.h5"
+        seconds = make_store(path, args.n_stars, 2000, seed=1000)
+        store = open_store(path)
+        size = store.nbytes_on_disk
+        print(f"store {path}: {len(store)} stars, {size / 1e9:.2f} GB on disk ({size / len(store) / 1e3:.0f} kB/star)"
+              + (f", generated in {seconds:.0f} s" if seconds else ", from the cache"))
 
     t = time.perf_counter()
     train, labels = make_giraffe_survey(args.n_train, snr=(30, 150), random_state=7)
@@ -118,6 +142,9 @@ def main():
     out = Path(tempfile.mkdtemp()) / "labels.ecsv"
     with PeakRSS() as rss:
         run = predict_survey(pipe, path, out, chunk_size=args.chunk_size, overwrite=True)
+    if args.stream:
+        print(f"generating the mock took {path.seconds:.0f} s of the run's {run.seconds:.0f} s; "
+              f"without it: {run.n_rows / (run.seconds - path.seconds):.0f} stars/s")
     rate = run.n_rows / run.seconds
     print(f"one process: {run.n_rows} stars in {run.seconds:.1f} s: {rate:.0f} stars/s end to end, "
           f"{1e6 / rate / 3600:.2f} h per 10**6 stars; peak RSS while predicting {rss.peak:.2f} GB "
@@ -126,11 +153,14 @@ def main():
     print(f"peak RSS of the whole process (fit included): {peak:.2f} GB")
 
     # per stage, on the first filter block, after the run (warm; a new map: the filter caches only its last)
-    block = min(args.batch_size, len(store))
+    block = min(args.batch_size, args.n_stars)
     stages = {}
     t = time.perf_counter()
-    spectra = store.read(0, block)
-    stages["read from the store"] = time.perf_counter() - t
+    if args.stream:
+        spectra, _ = make_giraffe_survey(block, population="mixed", snr=(10, 150), random_state=1001, n_jobs=-1)
+    else:
+        spectra = store.read(0, block)
+    stages["generate the mock" if args.stream else "read from the store"] = time.perf_counter() - t
     t = time.perf_counter()
     X = pipe[:4].transform(spectra)
     stages["preprocess (clean, RV, rebin, stitch)"] = time.perf_counter() - t
@@ -148,7 +178,8 @@ def main():
     for name, sec in stages.items():
         print(f"  {name:42s} {block / sec:10.0f} stars/s  ({sec:.2f} s)")
 
-    store.close()
+    if not args.stream:
+        store.close()
 
     if not args.no_dask:
         import distributed
