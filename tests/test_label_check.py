@@ -273,3 +273,17 @@ def test_sample_weight_counts_a_spectrum_that_many_times_and_favours_the_precise
     assert error["inverse variance"] < 0.6 * error["equal"]
     with pytest.raises(ValueError, match="[Nn]egative"):
         SpectrumEmulator().fit(labels, flux, sample_weight=-np.ones(400))
+
+
+def test_n_components_keeps_a_high_degree_emulator_from_learning_the_training_noise():
+    rng = np.random.default_rng(6)
+    labels, flux = toy(300, rng, noise=0.03)
+    truth_labels, truth_flux = toy(200, rng, noise=0.0)
+    error = {
+        k: np.sqrt(np.mean((SpectrumEmulator(degree=5, alpha=1e-6, n_components=k, random_state=0)
+                            .fit(labels, flux).predict(truth_labels) - truth_flux) ** 2))
+        for k in (None, 6)
+    }
+    assert error[6] < 0.7 * error[None]
+    with pytest.raises(ValueError, match="n_components=400 is more than the training set has"):
+        SpectrumEmulator(n_components=400).fit(labels, flux)
