@@ -156,10 +156,7 @@ def main():
     block = min(args.batch_size, args.n_stars)
     stages = {}
     t = time.perf_counter()
-    if args.stream:
-        spectra, _ = make_giraffe_survey(block, population="mixed", snr=(10, 150), random_state=1001, n_jobs=-1)
-    else:
-        spectra = store.read(0, block)
+    spectra = next(iter(MockChunks(block, block, seed=1000))) if args.stream else store.read(0, block)
     stages["generate the mock" if args.stream else "read from the store"] = time.perf_counter() - t
     t = time.perf_counter()
     X = pipe[:4].transform(spectra)
